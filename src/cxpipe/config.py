@@ -1,0 +1,271 @@
+"""``cxpipe.toml``: one validated file for a whole run.
+
+Every table forbids unknown keys and says which key it did not know, with the closest
+valid one, because a typo that is silently ignored is a metric silently wrong. Relative
+paths are resolved against the config file's folder. Secrets never live here: a source
+plugin reads them from the environment or a Prefect Secret block.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from cxpipe.errors import ConfigError
+from cxpipe.metrics.base import Grain
+from cxpipe.schemas import ENTITIES, PRIORITIES, PROXIES
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ColumnSpec(_Strict):
+    """How one canonical column is made from the source: a column, or a constant."""
+
+    column: str | None = None
+    """The source column to read."""
+    value: str | int | float | bool | None = None
+    """A constant, for a field the export lacks (``source_system``, a single client)."""
+    format: str | None = None
+    """strftime format for dates and timestamps (``%d/%m/%Y %H:%M`` for day-first)."""
+    map: dict[str, str | None] | None = None
+    """Label map applied before the cast (``"1 - Critical" = "critical"``); unmapped
+    labels pass through unchanged, so validation can quarantine them by name."""
+    scale: float | None = None
+    """Multiply a numeric value (hours → minutes: 60)."""
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> ColumnSpec:
+        if (self.column is None) == (self.value is None):
+            raise ValueError("give exactly one of `column` (a source column) or `value`")
+        return self
+
+
+class FirstWhen(_Strict):
+    """An event-log derivation: the first ``at`` among events whose ``column`` is in ``values``."""
+
+    at: str
+    column: str
+    values: list[str]
+
+
+class EventLogFold(_Strict):
+    """Fold an event log (one row per ticket event) into one row per ticket.
+
+    Every column takes the value of the **last** event (ordered by ``order_by``) unless it
+    is listed in ``first``, ``min`` or ``max``, or derived by ``first_when``.
+    """
+
+    key: str = "ticket_id"
+    order_by: list[str]
+    first: list[str] = Field(default_factory=list)
+    min: list[str] = Field(default_factory=list)
+    max: list[str] = Field(default_factory=list)
+    first_when: dict[str, FirstWhen] = Field(default_factory=dict)
+
+
+class SourceConfig(_Strict):
+    name: str
+    kind: str
+    entity: str
+    enabled: bool = True
+    options: dict[str, Any] = Field(default_factory=dict)
+    """Settings of the source plugin itself (for ``file``: path, format, encoding…)."""
+    columns: dict[str, str | ColumnSpec] = Field(default_factory=dict)
+    """Canonical column → source column name, or a :class:`ColumnSpec`. Canonical columns
+    not listed are read from a source column of the same name when there is one."""
+    keep: list[str] = Field(default_factory=list)
+    """Extra source columns carried through to the validated data (and quarantine)."""
+    null_values: list[str] = Field(default_factory=lambda: [""])
+    """Strings that mean "no value" (``?``, ``NA``), matched after trimming spaces."""
+    timezone: str = "UTC"
+    """Time zone of naive timestamps in the source; everything is stored as UTC."""
+    datetime_format: str | None = None
+    """Default strftime format of timestamp columns; ISO 8601 is tried when unset."""
+    date_format: str | None = None
+    decimal_comma: bool = False
+    """Numbers are written ``1.234,5``: ``.`` groups thousands and ``,`` is the decimal mark."""
+    events: EventLogFold | None = None
+    expect_rows: bool = True
+    """A source that yields zero rows fails the run (it usually means a broken export)."""
+
+    @field_validator("entity")
+    @classmethod
+    def _known_entity(cls, value: str) -> str:
+        if value not in ENTITIES:
+            raise ValueError(
+                f"unknown entity {value!r}{_suggest(value, ENTITIES)}; "
+                f"one of: {', '.join(ENTITIES)}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _known_columns(self) -> SourceConfig:
+        entity = ENTITIES[self.entity]
+        allowed = set(entity.columns)
+        for name in self.columns:
+            if name not in allowed:
+                raise ValueError(
+                    f"columns.{name}: {name!r} is not a column of {self.entity}"
+                    f"{_suggest(name, allowed)} (carry extra columns with `keep`)"
+                )
+        return self
+
+    def column_spec(self, canonical: str) -> ColumnSpec | None:
+        spec = self.columns.get(canonical)
+        if spec is None:
+            return None
+        return ColumnSpec(column=spec) if isinstance(spec, str) else spec
+
+
+class SlaTarget(_Strict):
+    respond_hours: float | None = None
+    resolve_hours: float | None = None
+
+
+def _default_sla() -> dict[str, SlaTarget]:
+    hours = {"critical": (1, 4), "high": (4, 24), "medium": (8, 72), "low": (24, 120)}
+    return {p: SlaTarget(respond_hours=r, resolve_hours=s) for p, (r, s) in hours.items()}
+
+
+class MetricSettings(_Strict):
+    sla_targets: dict[str, SlaTarget] = Field(default_factory=_default_sla)
+    """Per priority: respond and resolve targets in hours, used where a ticket has no due time."""
+    proxy_weights: dict[str, float] = Field(default_factory=lambda: dict.fromkeys(PROXIES, 1.0))
+    on_time_grace_days: int = 0
+    budget_tolerance: float = 0.0
+    only: list[str] | None = None
+    """Compute only these metric computations (by registered name); all when unset."""
+    skip: list[str] = Field(default_factory=list)
+
+    @field_validator("sla_targets")
+    @classmethod
+    def _known_priorities(cls, value: dict[str, SlaTarget]) -> dict[str, SlaTarget]:
+        for name in value:
+            if name not in PRIORITIES:
+                raise ValueError(f"unknown priority {name!r}{_suggest(name, PRIORITIES)}")
+        return value
+
+    @field_validator("proxy_weights")
+    @classmethod
+    def _known_proxies(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, weight in value.items():
+            if name not in PROXIES:
+                raise ValueError(f"unknown proxy {name!r}{_suggest(name, PROXIES)}")
+            if weight < 0:
+                raise ValueError(f"proxy weight for {name!r} must not be negative")
+        return value
+
+
+class RunSettings(_Strict):
+    period_grain: Grain = "month"
+    output: str = "output"
+    """Output root: a folder (relative to the config file) or a filesystem URL."""
+    plugins_dir: str | None = None
+    """A folder of ``*.py`` plugin files for a team's one-off plugins."""
+
+
+class CxpipeConfig(_Strict):
+    run: RunSettings = Field(default_factory=RunSettings)
+    metrics: MetricSettings = Field(default_factory=MetricSettings)
+    sources: list[SourceConfig]
+    base_dir: Path = Field(default=Path("."), exclude=True)
+    config_hash: str = Field(default="", exclude=True)
+
+    @model_validator(mode="after")
+    def _unique_source_names(self) -> CxpipeConfig:
+        seen: set[str] = set()
+        for source in self.sources:
+            if source.name in seen:
+                raise ValueError(f"two sources are named {source.name!r}; names must be unique")
+            seen.add(source.name)
+        return self
+
+    def resolve(self, path: str) -> str:
+        """A path from the config, made absolute against the config file's folder."""
+        if "://" in path or Path(path).is_absolute():
+            return path
+        return str(self.base_dir / path)
+
+    @property
+    def output_root(self) -> str:
+        return self.resolve(self.run.output)
+
+    @property
+    def plugins_path(self) -> Path | None:
+        return Path(self.resolve(self.run.plugins_dir)) if self.run.plugins_dir else None
+
+    def enabled_sources(self) -> list[SourceConfig]:
+        return [s for s in self.sources if s.enabled]
+
+
+def _suggest(name: str, choices: Any) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _allowed_keys(model: type[BaseModel], location: tuple[Any, ...]) -> list[str]:
+    """The field names valid at a pydantic error location, for a did-you-mean hint."""
+    current: Any = model
+    for part in location[:-1]:
+        if isinstance(part, int) or current is None:
+            continue
+        fields = getattr(current, "model_fields", {})
+        if part not in fields:
+            return []
+        annotation = fields[part].annotation
+        current = _model_in(annotation)
+    return list(getattr(current, "model_fields", {}))
+
+
+def _model_in(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def format_validation_error(exc: ValidationError, origin: str) -> str:
+    lines = [f"{origin}: invalid configuration"]
+    for error in exc.errors():
+        location = ".".join(str(p) for p in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            key = str(error["loc"][-1])
+            hint = _suggest(key, _allowed_keys(CxpipeConfig, tuple(error["loc"])))
+            message = f"unknown key {key!r}{hint}"
+        lines.append(f"  - {location}: {message}")
+    return "\n".join(lines)
+
+
+def parse_config(data: dict[str, Any], *, base_dir: Path, origin: str = "<config>") -> CxpipeConfig:
+    digest = hashlib.sha256(repr(sorted(data.items())).encode()).hexdigest()[:16]
+    try:
+        config = CxpipeConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, origin)) from None
+    return config.model_copy(update={"base_dir": base_dir.resolve(), "config_hash": digest})
+
+
+def load_config(path: str | Path) -> CxpipeConfig:
+    """Read and validate a ``cxpipe.toml``; every problem is reported with its key path."""
+    file = Path(path)
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {file}: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    config = parse_config(data, base_dir=file.parent, origin=str(file))
+    return config.model_copy(update={"config_hash": hashlib.sha256(raw).hexdigest()[:16]})

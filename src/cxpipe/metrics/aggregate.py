@@ -1,0 +1,265 @@
+"""Turning rows into metric values at the catalog's grain, lazily.
+
+Every metric of METRICS.md is emitted per period and per client, plus an all-clients row
+(``client_id`` null), optionally split by a segment column. The helpers here do that one
+way for everybody, so a metric body only says *which* rows count and *what* to aggregate.
+The all-clients row is aggregated from the rows themselves, never averaged from the
+per-client values, so medians and ratios stay exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from cxpipe.metrics.base import Grain
+
+_STEP: dict[str, str] = {"week": "1w", "month": "1mo", "quarter": "1q", "year": "1y"}
+
+RESULT_SCHEMA: pl.Schema = pl.Schema(
+    {
+        "metric": pl.String,
+        "period_grain": pl.String,
+        "period_start": pl.Date,
+        "period_end": pl.Date,
+        "client_id": pl.String,
+        "segment": pl.String,
+        "value": pl.Float64,
+        "numerator": pl.Float64,
+        "denominator": pl.Float64,
+        "sample_size": pl.Int64,
+    }
+)
+
+
+def period_start(column: str | pl.Expr, grain: Grain) -> pl.Expr:
+    """The first day of the period an instant or date falls in (weeks start on Monday)."""
+    expr = pl.col(column) if isinstance(column, str) else column
+    return expr.dt.truncate(_STEP[grain]).cast(pl.Date)
+
+
+def period_end(start: pl.Expr, grain: Grain) -> pl.Expr:
+    """The last day inside the period that begins at ``start`` (inclusive)."""
+    return start.dt.offset_by(_STEP[grain]).dt.offset_by("-1d")
+
+
+def empty_result() -> pl.LazyFrame:
+    return pl.LazyFrame(schema=RESULT_SCHEMA)
+
+
+def summarise(
+    frame: pl.LazyFrame,
+    *,
+    metric: str,
+    at: str | pl.Expr,
+    grain: Grain,
+    value: pl.Expr,
+    sample_size: pl.Expr | None = None,
+    numerator: pl.Expr | None = None,
+    denominator: pl.Expr | None = None,
+    segment_by: str | None = None,
+    per_client: bool = True,
+    all_clients: bool = True,
+) -> pl.LazyFrame:
+    """Aggregate ``frame`` into result rows for one metric.
+
+    ``frame`` must already hold only the eligible rows; the aggregation expressions run
+    inside ``group_by(period, client[, segment])``. Rows whose ``at`` is null are left out
+    (they belong to no period). ``sample_size`` defaults to the number of rows.
+    """
+    keyed = frame.with_columns(_period_start=period_start(at, grain)).filter(
+        pl.col("_period_start").is_not_null()
+    )
+    if segment_by is not None:
+        keyed = keyed.filter(pl.col(segment_by).is_not_null()).with_columns(
+            _segment=pl.format("{}={}", pl.lit(segment_by), pl.col(segment_by).cast(pl.String))
+        )
+    else:
+        keyed = keyed.with_columns(_segment=pl.lit(None, dtype=pl.String))
+
+    aggs = [
+        value.cast(pl.Float64).alias("value"),
+        (numerator.cast(pl.Float64) if numerator is not None else pl.lit(None, pl.Float64)).alias(
+            "numerator"
+        ),
+        (
+            denominator.cast(pl.Float64) if denominator is not None else pl.lit(None, pl.Float64)
+        ).alias("denominator"),
+        (sample_size if sample_size is not None else pl.len()).cast(pl.Int64).alias("sample_size"),
+    ]
+    parts: list[pl.LazyFrame] = []
+    if per_client:
+        parts.append(
+            keyed.filter(pl.col("client_id").is_not_null())
+            .group_by("_period_start", "client_id", "_segment")
+            .agg(aggs)
+            .with_columns(pl.col("client_id").cast(pl.String))
+        )
+    if all_clients:
+        parts.append(
+            keyed.group_by("_period_start", "_segment")
+            .agg(aggs)
+            .with_columns(client_id=pl.lit(None, dtype=pl.String))
+        )
+    if not parts:
+        return empty_result()
+    return finish(pl.concat(parts, how="diagonal"), metric=metric, grain=grain)
+
+
+def finish(grouped: pl.LazyFrame, *, metric: str, grain: Grain) -> pl.LazyFrame:
+    """Shape grouped rows (``_period_start``, ``client_id``, ``_segment``, values) as results.
+
+    Drops rows whose value is null or NaN: an empty group emits no row, and a value is
+    never NaN (METRICS.md, conventions).
+    """
+    return (
+        grouped.filter(pl.col("value").is_not_null() & pl.col("value").is_not_nan())
+        .with_columns(
+            metric=pl.lit(metric, dtype=pl.String),
+            period_grain=pl.lit(grain, dtype=pl.String),
+            period_start=pl.col("_period_start"),
+            period_end=period_end(pl.col("_period_start"), grain),
+            segment=pl.col("_segment"),
+        )
+        .select(
+            [pl.col(name).cast(dtype) for name, dtype in RESULT_SCHEMA.items()],
+        )
+    )
+
+
+def count_rows(
+    frame: pl.LazyFrame,
+    *,
+    metric: str,
+    at: str,
+    grain: Grain,
+    segment_by: str | None = None,
+) -> pl.LazyFrame:
+    """How many rows fall in each period (a volume)."""
+    return summarise(
+        frame,
+        metric=metric,
+        at=at,
+        grain=grain,
+        value=pl.len(),
+        segment_by=segment_by,
+    )
+
+
+def ratio(
+    frame: pl.LazyFrame,
+    *,
+    metric: str,
+    at: str,
+    grain: Grain,
+    hit: pl.Expr,
+    scale: float = 100.0,
+    segment_by: str | None = None,
+    per_client: bool = True,
+) -> pl.LazyFrame:
+    """Share of the (already filtered, eligible) rows for which ``hit`` is true, × ``scale``.
+
+    numerator = rows that hit, denominator = eligible rows, so Σnum ÷ Σden re-aggregates.
+    """
+    hits = hit.cast(pl.Float64).sum()
+    return summarise(
+        frame,
+        metric=metric,
+        at=at,
+        grain=grain,
+        value=hits / pl.len() * scale,
+        numerator=hits,
+        denominator=pl.len(),
+        segment_by=segment_by,
+        per_client=per_client,
+    )
+
+
+def sum_ratio(
+    frame: pl.LazyFrame,
+    *,
+    metric: str,
+    at: str,
+    grain: Grain,
+    numerator: pl.Expr,
+    denominator: pl.Expr,
+    scale: float = 1.0,
+    segment_by: str | None = None,
+) -> pl.LazyFrame:
+    """Σ ``numerator`` ÷ Σ ``denominator`` × ``scale`` (for ratios of totals, not of rows).
+
+    Groups whose denominator sums to zero emit no row.
+    """
+    num = numerator.cast(pl.Float64).sum()
+    den = denominator.cast(pl.Float64).sum()
+    return summarise(
+        frame,
+        metric=metric,
+        at=at,
+        grain=grain,
+        value=pl.when(den > 0).then(num / den * scale),
+        numerator=num,
+        denominator=den,
+        segment_by=segment_by,
+    )
+
+
+def mean(
+    frame: pl.LazyFrame,
+    *,
+    metric: str,
+    at: str,
+    grain: Grain,
+    x: pl.Expr,
+    segment_by: str | None = None,
+) -> pl.LazyFrame:
+    """Mean of ``x`` over rows where it is not null; numerator Σx, denominator n."""
+    eligible = frame.with_columns(_x=x.cast(pl.Float64)).filter(pl.col("_x").is_not_null())
+    return summarise(
+        eligible,
+        metric=metric,
+        at=at,
+        grain=grain,
+        value=pl.col("_x").mean(),
+        numerator=pl.col("_x").sum(),
+        denominator=pl.len(),
+        segment_by=segment_by,
+    )
+
+
+def quantile(
+    frame: pl.LazyFrame,
+    *,
+    metric: str,
+    at: str,
+    grain: Grain,
+    x: pl.Expr,
+    q: float,
+    segment_by: str | None = None,
+) -> pl.LazyFrame:
+    """The ``q`` quantile of ``x`` (linear interpolation, like SQL ``quantile_cont``).
+
+    Quantiles do not re-aggregate, so they carry no numerator or denominator.
+    """
+    eligible = frame.with_columns(_x=x.cast(pl.Float64)).filter(pl.col("_x").is_not_null())
+    return summarise(
+        eligible,
+        metric=metric,
+        at=at,
+        grain=grain,
+        value=pl.col("_x").quantile(q, interpolation="linear"),
+        segment_by=segment_by,
+    )
+
+
+def hours_between(start: str, end: str) -> pl.Expr:
+    """Elapsed hours from ``start`` to ``end`` as a float (null when either is null)."""
+    return (pl.col(end) - pl.col(start)).dt.total_microseconds().cast(pl.Float64) / 3_600_000_000
+
+
+def concat_results(parts: Sequence[pl.LazyFrame]) -> pl.LazyFrame:
+    """Stack result frames (each already in the result shape)."""
+    if not parts:
+        return empty_result()
+    return pl.concat(list(parts), how="vertical")

@@ -1,0 +1,118 @@
+"""What a metric is, as a plugin author declares it.
+
+A metric is a pure function from canonical LazyFrames to a LazyFrame in the long
+result shape (:data:`cxpipe.schemas.METRIC_RESULT_COLUMNS`). It does no I/O and never
+collects, so the runner can plan every metric together and a test can call it directly.
+One function may emit several related metrics (``nps`` also emits ``nps_moe``); each
+emitted name has its own catalog entry.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+from typing import Any, Literal
+
+import polars as pl
+
+Grain = Literal["week", "month", "quarter", "year"]
+GRAINS: tuple[Grain, ...] = ("week", "month", "quarter", "year")
+
+
+class Polarity(StrEnum):
+    """Whether a rising value is good news; trends and action rules read it."""
+
+    HIGHER_IS_BETTER = "higher_is_better"
+    LOWER_IS_BETTER = "lower_is_better"
+    NEUTRAL = "neutral"
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """The catalog entry of one emitted metric (a row of ``dim_metric``)."""
+
+    name: str
+    title: str
+    description: str
+    unit: str
+    polarity: Polarity
+
+
+@dataclass(frozen=True)
+class MetricContext:
+    """What a metric may know about the run besides its input frames."""
+
+    grain: Grain = "month"
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    """The ``[metrics]`` table of the config: SLA targets, proxy weights, grace days, …"""
+    window: tuple[date, date] | None = None
+    """First and last day the run's data covers (from tickets, surveys and projects), for
+    metrics that must emit a row per period even without events in it (retention)."""
+
+    def setting(self, key: str, default: Any) -> Any:
+        return self.settings.get(key, default)
+
+
+MetricFunction = Callable[..., pl.LazyFrame]
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A registered metric computation: its inputs, its function and what it emits."""
+
+    name: str
+    inputs: tuple[str, ...]
+    function: MetricFunction
+    emits: tuple[MetricInfo, ...]
+    optional_inputs: tuple[str, ...] = ()
+    """Entities the metric uses when present; the metric is skipped when a required input is
+    missing, but runs without an optional one."""
+
+    def compute(self, ctx: MetricContext, frames: Mapping[str, pl.LazyFrame]) -> pl.LazyFrame:
+        kwargs = {name: frames[name] for name in self.inputs}
+        kwargs.update({name: frames[name] for name in self.optional_inputs if name in frames})
+        return self.function(ctx, **kwargs)
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        return tuple(info.name for info in self.emits)
+
+
+def metric(
+    *,
+    name: str,
+    title: str,
+    description: str,
+    unit: str,
+    polarity: Polarity | str,
+    inputs: tuple[str, ...],
+    optional_inputs: tuple[str, ...] = (),
+    also_emits: tuple[MetricInfo, ...] = (),
+) -> Callable[[MetricFunction], MetricSpec]:
+    """Declare a metric. The decorated function is called as ``fn(ctx, **frames)``.
+
+    The function's parameters after ``ctx`` must be named like its ``inputs``, so a wrong
+    name fails at import time rather than mid-run.
+    """
+
+    def decorate(function: MetricFunction) -> MetricSpec:
+        params = list(inspect.signature(function).parameters)
+        expected = {*inputs, *optional_inputs}
+        if not params or not expected.issubset(params[1:]):
+            raise TypeError(
+                f"metric {name!r}: {function.__qualname__} must take (ctx, "
+                f"{', '.join(sorted(expected))}) but takes ({', '.join(params)})"
+            )
+        main = MetricInfo(name, title, description, unit, Polarity(polarity))
+        return MetricSpec(
+            name=name,
+            inputs=inputs,
+            optional_inputs=optional_inputs,
+            function=function,
+            emits=(main, *also_emits),
+        )
+
+    return decorate
