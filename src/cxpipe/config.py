@@ -39,12 +39,23 @@ class ColumnSpec(_Strict):
     labels pass through unchanged, so validation can quarantine them by name."""
     scale: float | None = None
     """Multiply a numeric value (hours → minutes: 60)."""
+    plus_days: str | None = None
+    """Add the whole number of days held in this source column to a date or timestamp
+    (an export that gives a start and a duration instead of an end)."""
 
     @model_validator(mode="after")
     def _one_origin(self) -> ColumnSpec:
         if (self.column is None) == (self.value is None):
             raise ValueError("give exactly one of `column` (a source column) or `value`")
         return self
+
+
+class KeepSpec(_Strict):
+    """An extra source column carried through, parsed to a type (for folding and ordering)."""
+
+    column: str
+    type: Literal["string", "int", "float", "datetime", "date", "bool"] = "string"
+    format: str | None = None
 
 
 class FirstWhen(_Strict):
@@ -80,8 +91,9 @@ class SourceConfig(_Strict):
     columns: dict[str, str | ColumnSpec] = Field(default_factory=dict)
     """Canonical column → source column name, or a :class:`ColumnSpec`. Canonical columns
     not listed are read from a source column of the same name when there is one."""
-    keep: list[str] = Field(default_factory=list)
-    """Extra source columns carried through to the validated data (and quarantine)."""
+    keep: list[str | KeepSpec] = Field(default_factory=list)
+    """Extra source columns carried through to the validated data (and quarantine); a
+    plain name stays a string, a :class:`KeepSpec` is parsed to its type."""
     null_values: list[str] = Field(default_factory=lambda: [""])
     """Strings that mean "no value" (``?``, ``NA``), matched after trimming spaces."""
     timezone: str = "UTC"
@@ -116,6 +128,9 @@ class SourceConfig(_Strict):
                     f"{_suggest(name, allowed)} (carry extra columns with `keep`)"
                 )
         return self
+
+    def keep_specs(self) -> list[KeepSpec]:
+        return [KeepSpec(column=k) if isinstance(k, str) else k for k in self.keep]
 
     def column_spec(self, canonical: str) -> ColumnSpec | None:
         spec = self.columns.get(canonical)
@@ -234,14 +249,17 @@ def _model_in(annotation: Any) -> Any:
     return None
 
 
-def format_validation_error(exc: ValidationError, origin: str) -> str:
+def format_validation_error(
+    exc: ValidationError, origin: str, model: type[BaseModel] | None = None
+) -> str:
+    """One line per problem, with its key path and, for an unknown key, the closest valid one."""
     lines = [f"{origin}: invalid configuration"]
     for error in exc.errors():
         location = ".".join(str(p) for p in error["loc"])
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             key = str(error["loc"][-1])
-            hint = _suggest(key, _allowed_keys(CxpipeConfig, tuple(error["loc"])))
+            hint = _suggest(key, _allowed_keys(model or CxpipeConfig, tuple(error["loc"])))
             message = f"unknown key {key!r}{hint}"
         lines.append(f"  - {location}: {message}")
     return "\n".join(lines)

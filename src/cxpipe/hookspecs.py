@@ -98,4 +98,3 @@ def cxpipe_on_run_error(run: RunContext, error: BaseException) -> None:
 HOOK_NAMES: tuple[str, ...] = tuple(
     name for name, value in list(globals().items()) if name.startswith("cxpipe_")
 )
-

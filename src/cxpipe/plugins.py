@@ -71,7 +71,7 @@ def get_plugin_manager(
             pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
         except Exception as exc:
             raise PluginError(f"an installed cxpipe plugin failed to load: {exc!r}") from exc
-    if not entry_points or pm.get_plugin("builtin") is None and not pm.is_blocked("builtin"):
+    if not entry_points or (pm.get_plugin("builtin") is None and not pm.is_blocked("builtin")):
         # Running from a source tree that was never installed: load the built-ins directly.
         from cxpipe import builtin
 
@@ -103,8 +103,8 @@ def describe_plugins(pm: pluggy.PluginManager) -> list[LoadedPlugin]:
         dist = dists.get(id(plugin))
         if dist is not None:
             origin = f"entry point of {dist.project_name} {dist.version}"
-        elif getattr(plugin, "__file__", None) and name != "builtin":
-            origin = f"file {plugin.__file__}"
+        elif (path := getattr(plugin, "__file__", None)) and name != "builtin":
+            origin = f"file {path}"
         else:
             origin = "registered in code"
         described.append(LoadedPlugin(name, origin))

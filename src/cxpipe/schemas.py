@@ -28,7 +28,13 @@ RESPONDENT_LEVELS: Final = (
 )
 RESPONDENT_SIDES: Final = ("client", "it")
 SURVEY_KINDS: Final = ("transactional", "relationship", "post_project", "self_assessment")
-PROXIES: Final = ("timeliness", "communication", "responsiveness", "cost_transparency", "accessibility")
+PROXIES: Final = (
+    "timeliness",
+    "communication",
+    "responsiveness",
+    "cost_transparency",
+    "accessibility",
+)
 """The proxy ratings a client judges IT by; ``relevance`` is rated too but reported on its own."""
 
 
@@ -268,6 +274,12 @@ def get_entity(name: str) -> Entity:
         raise KeyError(f"unknown entity {name!r}; the canonical entities are: {known}") from None
 
 
+REASON_FIELDS: Final = ("check", "column", "value", "message")
+REASON_DTYPE: Final = pl.Struct(dict.fromkeys(REASON_FIELDS, pl.String))
+"""Why a row cannot be trusted: the rule (``parse``, ``between(csat)``…), the column, the
+offending value as text and a human message. Conform and validation both produce lists of
+these, and quarantine stores them."""
+
 # ---------------------------------------------------------------------------------------------
 # Output tables (what BI tools read). Versioned like the entities.
 
@@ -316,4 +328,6 @@ DIM_METRIC: Final = pa.schema(
     ]
 )
 
-DIM_CLIENT: Final = CLIENTS.schema
+DIM_CLIENT: Final = pa.schema([f.with_nullable(f.name != "client_id") for f in CLIENTS.schema])
+"""The clients entity, or the client ids the data mentions when no clients source exists
+(then only ``client_id`` and ``name`` are known)."""

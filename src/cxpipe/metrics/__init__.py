@@ -1,1 +1,1 @@
-"""Metrics: how a metric is declared (base), aggregated (aggregate), and the core catalog (builtin)."""
+"""Metrics: how one is declared (base), aggregated (aggregate), and the core catalog."""

@@ -44,6 +44,15 @@ def period_end(start: pl.Expr, grain: Grain) -> pl.Expr:
     return start.dt.offset_by(_STEP[grain]).dt.offset_by("-1d")
 
 
+def period_range(first: str | pl.Expr, last: str | pl.Expr, grain: Grain) -> pl.Expr:
+    """The start of every period from the one holding ``first`` to the one holding ``last``.
+
+    A list per row (``explode`` it); for state metrics (retention, backlog) that must emit a
+    row for every period of a span, including periods without any event in them.
+    """
+    return pl.date_ranges(period_start(first, grain), period_start(last, grain), _STEP[grain])
+
+
 def empty_result() -> pl.LazyFrame:
     return pl.LazyFrame(schema=RESULT_SCHEMA)
 

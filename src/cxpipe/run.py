@@ -1,0 +1,452 @@
+"""One run of the pipeline, as plain functions: extract → conform → validate → metrics → write.
+
+The CLI calls :func:`run_pipeline`; the Prefect flow in ``flows/`` calls the same steps
+one task each. Nothing here imports Prefect. Every input row is accounted for: per
+source, rows read = rows kept + rows quarantined, and the manifest records it.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from importlib import metadata
+from typing import Any
+
+import pluggy
+import polars as pl
+
+from cxpipe import __version__
+from cxpipe.config import CxpipeConfig, SourceConfig
+from cxpipe.conform import conform
+from cxpipe.errors import CxpipeError, PluginError, SourceError, ValidationFailed
+from cxpipe.metrics.base import MetricContext
+from cxpipe.plugins import build_registry, describe_plugins, get_plugin_manager
+from cxpipe.registry import Registry
+from cxpipe.schemas import ENTITIES, METRIC_VALUES, Entity, get_entity
+from cxpipe.sinks.base import RunOutputs
+from cxpipe.sources.base import InputFile
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class RunContext:
+    """What every step of a run shares; handed to the ``cxpipe_before_run`` hook."""
+
+    run_id: str
+    config: CxpipeConfig
+    output_root: str
+    plugin_manager: pluggy.PluginManager
+    registry: Registry
+    started_at: datetime
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[stage] = round(
+                self.timings.get(stage, 0.0) + time.perf_counter() - start, 3
+            )
+
+
+@dataclass
+class ConformedSource:
+    """A source read and mapped onto its canonical entity, not yet validated."""
+
+    config: SourceConfig
+    entity: Entity
+    frame: pl.DataFrame
+    inputs: list[InputFile]
+    warnings: list[str]
+    events_read: int
+
+    @property
+    def rows_read(self) -> int:
+        return self.frame.height
+
+
+@dataclass
+class ValidatedSource:
+    """A source after validation: the rows kept and the rows quarantined, with reasons."""
+
+    name: str
+    entity: str
+    kept: pl.DataFrame
+    quarantined: pl.DataFrame
+    inputs: list[InputFile]
+    warnings: list[str]
+    events_read: int
+    rows_read: int
+    checks: list[dict[str, Any]]
+
+    @property
+    def watermark(self) -> datetime | None:
+        column = ENTITIES[self.entity].watermark
+        if column is None or self.kept.height == 0:
+            return None
+        value = self.kept.get_column(column).max()
+        return value if isinstance(value, datetime) else None
+
+    def accounting(self) -> dict[str, int]:
+        return {
+            "events_read": self.events_read,
+            "rows_read": self.rows_read,
+            "rows_kept": self.kept.height,
+            "rows_quarantined": self.quarantined.height,
+        }
+
+
+@dataclass
+class RunResult:
+    """What a finished run produced; handed to the ``cxpipe_after_run`` hook."""
+
+    run_id: str
+    output_root: str
+    metric_values: pl.DataFrame
+    manifest: dict[str, Any]
+    paths: list[str]
+
+
+def new_run_id(now: datetime) -> str:
+    return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+
+
+def start_run(config: CxpipeConfig, output: str | None = None) -> RunContext:
+    """Load plugins, fill the registry and tell plugins a run begins."""
+    now = datetime.now(UTC)
+    pm = get_plugin_manager(plugins_dir=config.plugins_path)
+    ctx = RunContext(
+        run_id=new_run_id(now),
+        config=config,
+        output_root=output or config.output_root,
+        plugin_manager=pm,
+        registry=build_registry(pm),
+        started_at=now,
+    )
+    pm.hook.cxpipe_before_run(run=ctx)
+    return ctx
+
+
+def extract_source(ctx: RunContext, source_config: SourceConfig) -> ConformedSource:
+    """Read one source and conform it; the frame is collected here, once."""
+    entity = get_entity(source_config.entity)
+    source_cls = ctx.registry.source(source_config.kind)
+    with ctx.timed(f"extract:{source_config.name}"):
+        source = source_cls(source_config, resolve_path=ctx.config.resolve)
+        extract = source.extract()
+        try:
+            frame = conform(extract.frame, source_config, entity).collect()
+        except pl.exceptions.ComputeError as exc:
+            raise SourceError(
+                f"source {source_config.name!r}: cannot read its rows: {exc}"
+            ) from exc
+    if frame.height == 0 and source_config.expect_rows:
+        files = ", ".join(i.path for i in extract.inputs) or "no input"
+        raise ValidationFailed(
+            f"source {source_config.name!r} ({entity.name}) returned no rows from {files}; "
+            f"set expect_rows = false on the source if an empty extract is normal"
+        )
+    return ConformedSource(
+        config=source_config,
+        entity=entity,
+        frame=frame,
+        inputs=extract.inputs,
+        warnings=extract.warnings,
+        events_read=int(frame.get_column("_cx_events").sum() or 0),
+    )
+
+
+def validate_source(ctx: RunContext, conformed: ConformedSource) -> ValidatedSource:
+    """Validate with Great Expectations; bad rows go to quarantine with their reasons."""
+    from cxpipe.validation import default_expectations, validate_with_duplicates
+
+    entity = conformed.entity
+    suite = default_expectations(entity)
+    ctx.plugin_manager.hook.cxpipe_add_expectations(entity=entity.name, suite=suite)
+    with ctx.timed(f"validate:{conformed.config.name}"):
+        outcome = validate_with_duplicates(
+            conformed.frame.drop("_cx_events"), suite, entity=entity, source=conformed.config.name
+        )
+    validated = ValidatedSource(
+        name=conformed.config.name,
+        entity=entity.name,
+        kept=outcome.kept,
+        quarantined=outcome.quarantined,
+        inputs=conformed.inputs,
+        warnings=conformed.warnings,
+        events_read=conformed.events_read,
+        rows_read=conformed.rows_read,
+        checks=[asdict(check) for check in outcome.checks],
+    )
+    if validated.rows_read != validated.kept.height + validated.quarantined.height:
+        raise AssertionError(f"row accounting broke for source {validated.name!r}")
+    return validated
+
+
+def canonical_frames(validated: list[ValidatedSource]) -> dict[str, pl.LazyFrame]:
+    """The kept rows per entity, canonical columns only, sources of one entity stacked."""
+    by_entity: dict[str, list[pl.LazyFrame]] = {}
+    for source in validated:
+        columns = ENTITIES[source.entity].columns
+        by_entity.setdefault(source.entity, []).append(source.kept.lazy().select(columns))
+    return {name: pl.concat(parts, how="vertical") for name, parts in by_entity.items()}
+
+
+def data_window(frames: Mapping[str, pl.LazyFrame]) -> tuple[date, date] | None:
+    """First and last day any dated event in the data falls on."""
+    columns = {
+        "tickets": ("opened_at", "resolved_at"),
+        "survey_responses": ("submitted_at",),
+        "projects": ("actual_end",),
+        "survey_invitations": ("sent_at",),
+    }
+    bounds = [
+        frames[name].select(
+            lo=pl.min_horizontal(pl.col(c).min().cast(pl.Date) for c in cols),
+            hi=pl.max_horizontal(pl.col(c).max().cast(pl.Date) for c in cols),
+        )
+        for name, cols in columns.items()
+        if name in frames
+    ]
+    if not bounds:
+        return None
+    row = pl.concat(bounds).select(pl.col("lo").min(), pl.col("hi").max()).collect().row(0)
+    return (row[0], row[1]) if row[0] is not None else None
+
+
+def compute_metrics(
+    ctx: RunContext, frames: Mapping[str, pl.LazyFrame]
+) -> tuple[pl.DataFrame, dict[str, str]]:
+    """Plan every selected metric lazily, then collect them together once.
+
+    Returns the metric values (in the ``metric_values`` schema) and the metrics skipped
+    with the reason (a missing input entity).
+    """
+    settings = ctx.config.metrics
+    metric_ctx = MetricContext(
+        grain=ctx.config.run.period_grain,
+        settings=settings.model_dump(),
+        window=data_window(frames),
+    )
+    wanted = set(settings.only) if settings.only is not None else None
+    unknown = (wanted or set()) | set(settings.skip)
+    unknown -= set(ctx.registry.metrics)
+    if unknown:
+        raise PluginError(
+            f"[metrics] names metric(s) no plugin registered: {', '.join(sorted(unknown))}; "
+            f"see `cxpipe plugins`"
+        )
+    planned: list[pl.LazyFrame] = []
+    skipped: dict[str, str] = {}
+    for name, spec in sorted(ctx.registry.metrics.items()):
+        if (wanted is not None and name not in wanted) or name in settings.skip:
+            continue
+        missing = [entity for entity in spec.inputs if entity not in frames]
+        if missing:
+            skipped[name] = f"no source provides {', '.join(missing)}"
+            continue
+        planned.append(spec.compute(metric_ctx, frames))
+    computed_at = datetime.now(UTC).replace(microsecond=0)
+    units = {info.name: info.unit for info, _ in ctx.registry.catalog()}
+    with ctx.timed("metrics"):
+        values = (
+            pl.concat(pl.collect_all(planned), how="vertical")
+            if planned
+            else pl.from_arrow(METRIC_VALUES.empty_table())
+        )
+    assert isinstance(values, pl.DataFrame)
+    if "unit" not in values.columns:
+        values = values.with_columns(
+            unit=pl.col("metric").replace_strict(units, default="", return_dtype=pl.String),
+            run_id=pl.lit(ctx.run_id, dtype=pl.String),
+            computed_at=pl.lit(computed_at, dtype=pl.Datetime("us", "UTC")),
+        )
+    return values.select(METRIC_VALUES.names), skipped
+
+
+def _dim_client(
+    frames: Mapping[str, pl.LazyFrame], validated: list[ValidatedSource]
+) -> pl.DataFrame:
+    if "clients" in frames:
+        return frames["clients"].collect()
+    ids = sorted(
+        {
+            client
+            for source in validated
+            if "client_id" in source.kept.columns
+            for client in source.kept.get_column("client_id").unique().to_list()
+            if client is not None
+        }
+    )
+    return pl.DataFrame(
+        {
+            "client_id": ids,
+            "name": ids,
+            "segment": [None] * len(ids),
+            "relationship_start": [None] * len(ids),
+            "relationship_end": [None] * len(ids),
+        },
+        schema={
+            "client_id": pl.String,
+            "name": pl.String,
+            "segment": pl.String,
+            "relationship_start": pl.Date,
+            "relationship_end": pl.Date,
+        },
+    )
+
+
+def _dim_metric(registry: Registry) -> pl.DataFrame:
+    rows = [
+        {
+            "metric": info.name,
+            "title": info.title,
+            "description": info.description,
+            "unit": info.unit,
+            "polarity": str(info.polarity),
+            "plugin": plugin,
+        }
+        for info, plugin in registry.catalog()
+    ]
+    return pl.DataFrame(
+        rows,
+        schema=dict.fromkeys(
+            ("metric", "title", "description", "unit", "polarity", "plugin"), pl.String
+        ),
+    )
+
+
+def _versions() -> dict[str, str]:
+    versions = {"cxpipe": __version__, "python": platform.python_version()}
+    for dist in ("polars", "pyarrow", "great-expectations", "pluggy"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def build_manifest(
+    ctx: RunContext,
+    validated: list[ValidatedSource],
+    metric_values: pl.DataFrame,
+    skipped: Mapping[str, str],
+) -> dict[str, Any]:
+    entities: dict[str, dict[str, int]] = {}
+    for source in validated:
+        totals = entities.setdefault(
+            source.entity, {"rows_read": 0, "rows_kept": 0, "rows_quarantined": 0}
+        )
+        for key in totals:
+            totals[key] += source.accounting()[key]
+    return {
+        "run_id": ctx.run_id,
+        "status": "succeeded",
+        "started_at": ctx.started_at.isoformat(),
+        "finished_at": datetime.now(UTC).isoformat(),
+        "config_path": str(ctx.config.base_dir),
+        "config_hash": ctx.config.config_hash,
+        "output_root": ctx.output_root,
+        "period_grain": ctx.config.run.period_grain,
+        "versions": _versions(),
+        "plugins": [asdict(p) for p in describe_plugins(ctx.plugin_manager)],
+        "sources": [
+            {
+                "name": source.name,
+                "entity": source.entity,
+                "inputs": [asdict(i) for i in source.inputs],
+                **source.accounting(),
+                "watermark": source.watermark.isoformat() if source.watermark else None,
+                "warnings": source.warnings,
+                "checks": source.checks,
+            }
+            for source in validated
+        ],
+        "entities": entities,
+        "metrics": {
+            "rows": metric_values.height,
+            "computed": sorted(metric_values.get_column("metric").unique().to_list()),
+            "skipped": dict(skipped),
+        },
+        "timings_seconds": ctx.timings,
+    }
+
+
+def write_outputs(
+    ctx: RunContext,
+    validated: list[ValidatedSource],
+    frames: Mapping[str, pl.LazyFrame],
+    metric_values: pl.DataFrame,
+    skipped: Mapping[str, str],
+) -> RunResult:
+    """Hand the whole run to the sink, which makes it visible atomically."""
+    sink = ctx.registry.sinks["parquet"](ctx.output_root)
+    quarantine = {
+        (source.entity, source.name): source.quarantined
+        for source in validated
+        if source.quarantined.height
+    }
+    with ctx.timed("write"):
+        manifest = build_manifest(ctx, validated, metric_values, skipped)
+        outputs = RunOutputs(
+            run_id=ctx.run_id,
+            period_grain=ctx.config.run.period_grain,
+            metric_values=metric_values,
+            dim_metric=_dim_metric(ctx.registry),
+            dim_client=_dim_client(frames, validated),
+            quarantine=quarantine,
+            manifest=manifest,
+        )
+        paths = sink.write(outputs)
+    return RunResult(ctx.run_id, ctx.output_root, metric_values, manifest, paths)
+
+
+def run_pipeline(
+    config: CxpipeConfig, *, output: str | None = None, progress: Progress | None = None
+) -> RunResult:
+    """Run every enabled source through to Parquet. Raises :class:`CxpipeError` on bad input."""
+    say = progress or (lambda _message: None)
+    ctx = start_run(config, output)
+    try:
+        validated = []
+        for source_config in config.enabled_sources():
+            say(f"reading {source_config.name}")
+            conformed = extract_source(ctx, source_config)
+            say(f"validating {source_config.name}")
+            validated.append(validate_source(ctx, conformed))
+        frames = canonical_frames(validated)
+        say("computing metrics")
+        metric_values, skipped = compute_metrics(ctx, frames)
+        say("writing outputs")
+        result = write_outputs(ctx, validated, frames, metric_values, skipped)
+    except BaseException as error:
+        ctx.plugin_manager.hook.cxpipe_on_run_error(run=ctx, error=error)
+        raise
+    try:
+        ctx.plugin_manager.hook.cxpipe_after_run(run=ctx, result=result)
+    except Exception as exc:  # the outputs are committed; report, don't undo
+        result.manifest.setdefault("after_run_errors", []).append(repr(exc))
+    return result
+
+
+__all__ = [
+    "ConformedSource",
+    "CxpipeError",
+    "RunContext",
+    "RunResult",
+    "ValidatedSource",
+    "compute_metrics",
+    "extract_source",
+    "run_pipeline",
+    "start_run",
+    "validate_source",
+    "write_outputs",
+]

@@ -1,0 +1,238 @@
+"""The Parquet star schema that BI tools read directly.
+
+Layout under the output root::
+
+    metric_values/period=2026-10/part-0.parquet   fact table, one file per period
+    dim_metric/part-0.parquet                     metric catalog
+    dim_client/part-0.parquet                     clients
+    quarantine/<entity>/source=<name>/part-0.parquet
+    _runs/<run_id>.json                           the run manifest (written last)
+
+Atomicity: every file is first written under a hidden name (readers skip names starting
+with ``.``), then a publish journal listing the renames is written, then each staged file
+is renamed over its final name, then the manifest is written and the journal removed. A
+rename replaces one whole file, so a reader sees the old or the new file, never a torn
+one; a run killed between renames leaves a journal that the next write rolls forward
+before doing anything else. Re-running a period renames over the same ``part-0.parquet``,
+so rows are replaced, never duplicated.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import posixpath
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from cxpipe.errors import OutputError
+from cxpipe.schemas import DIM_CLIENT, DIM_METRIC, METRIC_VALUES
+from cxpipe.sinks.base import RunOutputs, Sink
+
+ROW_GROUP_SIZE = 256 * 1024
+"""Rows per row group: small enough for predicate pushdown on metric/client, large enough
+that statistics stay cheap."""
+
+JOURNAL_SUFFIX = ".publish.json"
+
+
+def period_key(start: pl.Expr, grain: str) -> pl.Expr:
+    """The path-only partition value: ``2026-10``, ``2026-W43``, ``2026-Q4`` or ``2026``."""
+    if grain == "month":
+        return start.dt.strftime("%Y-%m")
+    if grain == "week":
+        return start.dt.strftime("%G-W%V")
+    if grain == "quarter":
+        return pl.format("{}-Q{}", start.dt.year(), start.dt.quarter())
+    return start.dt.year().cast(pl.String)
+
+
+def open_filesystem(root: str) -> tuple[pafs.FileSystem, str]:
+    """A pyarrow filesystem and the path of ``root`` inside it (local folders or URLs)."""
+    try:
+        if "://" in root:
+            fs, path = pafs.FileSystem.from_uri(root)
+            return fs, path.rstrip("/")
+        local = pafs.LocalFileSystem()
+        return local, posixpath.abspath(root)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise OutputError(f"cannot open output root {root!r}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class _Staged:
+    staged: str
+    final: str
+
+
+class ParquetSink(Sink):
+    format = "parquet"
+
+    def __init__(self, root: str) -> None:
+        super().__init__(root)
+        self.fs, self.base = open_filesystem(root)
+
+    def path(self, *parts: str) -> str:
+        return posixpath.join(self.base, *parts)
+
+    # -- publishing --------------------------------------------------------------------------
+
+    def write(self, outputs: RunOutputs) -> list[str]:
+        self.recover()
+        staged: list[_Staged] = []
+        try:
+            for relative, table in self._tables(outputs):
+                staged.append(self._stage(relative, table, outputs.run_id))
+            journal = self.path("_runs", f".{outputs.run_id}{JOURNAL_SUFFIX}")
+            self._write_bytes(
+                journal,
+                json.dumps({"renames": [[s.staged, s.final] for s in staged]}).encode(),
+            )
+        except Exception as exc:
+            for item in staged:
+                self._delete_quietly(item.staged)
+            if isinstance(exc, OutputError):
+                raise
+            raise OutputError(f"writing outputs under {self.root} failed: {exc}") from exc
+        self._apply(staged)
+        manifest_path = self.path("_runs", f"{outputs.run_id}.json")
+        self._replace_bytes(
+            manifest_path, json.dumps(outputs.manifest, indent=2, default=str).encode()
+        )
+        self._delete_quietly(journal)
+        return [item.final for item in staged] + [manifest_path]
+
+    def recover(self) -> list[str]:
+        """Finish any publish a killed run left half done; return the journals rolled forward."""
+        runs = self.path("_runs")
+        try:
+            infos = self.fs.get_file_info(pafs.FileSelector(runs, allow_not_found=True))
+        except OSError as exc:
+            raise OutputError(f"cannot list {runs}: {exc}") from exc
+        rolled = []
+        for info in infos:
+            if not info.base_name.endswith(JOURNAL_SUFFIX):
+                continue
+            with self.fs.open_input_stream(info.path) as handle:
+                renames = json.loads(handle.read())["renames"]
+            pending = [_Staged(s, f) for s, f in renames]
+            present = [
+                p for p in pending if self.fs.get_file_info(p.staged).type == pafs.FileType.File
+            ]
+            self._apply(present)
+            self._delete_quietly(info.path)
+            rolled.append(info.path)
+        return rolled
+
+    def _apply(self, staged: list[_Staged]) -> None:
+        for item in staged:
+            try:
+                self._move(item.staged, item.final)
+            except OSError as exc:
+                raise OutputError(
+                    f"publishing {item.final} failed: {exc}; the next run rolls the publish "
+                    f"forward from its journal"
+                ) from exc
+
+    # -- tables ------------------------------------------------------------------------------
+
+    def _tables(self, outputs: RunOutputs) -> list[tuple[str, pa.Table]]:
+        tables: list[tuple[str, pa.Table]] = []
+        values = outputs.metric_values
+        if values.height:
+            keyed = values.with_columns(
+                _period=period_key(pl.col("period_start"), outputs.period_grain)
+            )
+            for (period,), part in keyed.partition_by("_period", as_dict=True).items():
+                ordered = part.drop("_period").sort(
+                    "metric", "client_id", "segment", "period_start", nulls_last=False
+                )
+                tables.append(
+                    (
+                        f"metric_values/period={period}/part-0.parquet",
+                        _arrow(ordered, METRIC_VALUES),
+                    )
+                )
+        tables.append(("dim_metric/part-0.parquet", _arrow(outputs.dim_metric, DIM_METRIC)))
+        tables.append(("dim_client/part-0.parquet", _arrow(outputs.dim_client, DIM_CLIENT)))
+        for (entity, source), rows in outputs.quarantine.items():
+            tables.append(
+                (f"quarantine/{entity}/source={source}/part-0.parquet", _quarantine_arrow(rows))
+            )
+        return tables
+
+    def _stage(self, relative: str, table: pa.Table, run_id: str) -> _Staged:
+        final = self.path(relative)
+        folder, name = posixpath.split(final)
+        staged = posixpath.join(folder, f".{name}.{run_id}.tmp")
+        try:
+            self.fs.create_dir(folder, recursive=True)
+            with self.fs.open_output_stream(staged) as stream:
+                pq.write_table(
+                    table,
+                    stream,
+                    compression="zstd",
+                    row_group_size=ROW_GROUP_SIZE,
+                    write_statistics=True,
+                )
+        except (OSError, pa.ArrowException) as exc:
+            raise OutputError(f"writing {final} failed: {exc}") from exc
+        return _Staged(staged, final)
+
+    def _write_bytes(self, path: str, data: bytes) -> None:
+        self.fs.create_dir(posixpath.dirname(path), recursive=True)
+        with self.fs.open_output_stream(path) as stream:
+            stream.write(data)
+
+    def _replace_bytes(self, path: str, data: bytes) -> None:
+        folder, name = posixpath.split(path)
+        staged = posixpath.join(folder, f".{name}.tmp")
+        self._write_bytes(staged, data)
+        self._move(staged, path)
+
+    def _move(self, source: str, destination: str) -> None:
+        """Rename over ``destination``: atomic on local filesystems (POSIX rename)."""
+        self.fs.move(source, destination)
+
+    def _delete_quietly(self, path: str) -> None:
+        with contextlib.suppress(OSError, FileNotFoundError):
+            self.fs.delete_file(path)
+
+
+def _arrow(frame: pl.DataFrame, schema: pa.Schema) -> pa.Table:
+    """Cast to the documented Arrow schema (plain ``string``, ``timestamp[us, UTC]``), so
+    every BI reader sees the same types whatever polars chose in memory."""
+    table = frame.select(schema.names).to_arrow()
+    return table.cast(schema)
+
+
+def _quarantine_arrow(frame: pl.DataFrame) -> pa.Table:
+    """Quarantine rows with their reasons flattened to strings, which every BI tool reads."""
+    flat = frame.with_columns(
+        pl.col(name).cast(pl.String)
+        for name, dtype in frame.schema.items()
+        if isinstance(dtype, pl.List | pl.Struct | pl.Array) and name != "quarantine_reasons"
+    )
+    if "quarantine_reasons" in flat.columns:
+        flat = flat.with_columns(
+            quarantine_details=pl.concat_str(
+                pl.lit("["),
+                pl.col("quarantine_reasons")
+                .list.eval(pl.element().struct.json_encode())
+                .list.join(", "),
+                pl.lit("]"),
+            )
+        ).drop("quarantine_reasons")
+    table = flat.to_arrow()
+    fields: list[Any] = []
+    for f in table.schema:
+        if pa.types.is_large_string(f.type) or pa.types.is_string_view(f.type):
+            fields.append(pa.field(f.name, pa.string(), f.nullable))
+        else:
+            fields.append(f)
+    return table.cast(pa.schema(fields))
