@@ -9,6 +9,7 @@ plugin reads them from the environment or a Prefect Secret block.
 from __future__ import annotations
 
 import difflib
+import os
 import hashlib
 import tomllib
 from pathlib import Path
@@ -204,9 +205,9 @@ class CxpipeConfig(_Strict):
 
     def resolve(self, path: str) -> str:
         """A path from the config, made absolute against the config file's folder."""
-        if "://" in path or Path(path).is_absolute():
+        if "://" in path:
             return path
-        return str(self.base_dir / path)
+        return os.path.normpath(self.base_dir / path)
 
     @property
     def output_root(self) -> str:

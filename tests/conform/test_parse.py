@@ -10,11 +10,17 @@ import pytest
 from cxpipe.conform.parse import ParseOptions, parse_to
 
 
-def _parse(values: list[str | None], target: pl.DataType, fmt: str | None = None, **opts: object):
+def _parse(
+    values: list[str | None],
+    target: pl.DataType,
+    fmt: str | None = None,
+    *,
+    timezone: str = "UTC",
+    decimal_comma: bool = False,
+) -> pl.DataFrame:
     frame = pl.DataFrame({"raw": values}, schema={"raw": pl.String})
-    parsed = parse_to(
-        "field", pl.col("raw"), pl.String(), target, fmt=fmt, options=ParseOptions(**opts)
-    )  # type: ignore[arg-type]
+    options = ParseOptions(timezone=timezone, decimal_comma=decimal_comma)
+    parsed = parse_to("field", pl.col("raw"), pl.String(), target, fmt=fmt, options=options)
     return frame.select(value=parsed.value, error=parsed.error)
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from cxpipe import hookimpl, hookspecs
 from cxpipe.errors import ValidationFailed
-from cxpipe.schemas import PROJECTS, TICKETS
+from cxpipe.schemas import PROJECTS, REASON_DTYPE, TICKETS
 from cxpipe.validation import (
     Expectation,
     ExpectationSet,
@@ -208,7 +208,7 @@ def test_kept_and_quarantined_keep_the_input_types_and_extra_columns() -> None:
     input_schema = frame.drop("_cx_errors").schema
     assert outcome.kept.schema == input_schema
     expected: dict[str, pl.DataType] = dict(input_schema)
-    expected["quarantine_reasons"] = pl.List(gx_module.REASON_DTYPE)
+    expected["quarantine_reasons"] = pl.List(REASON_DTYPE)
     expected["quarantine_reason"] = pl.String()
     assert outcome.quarantined.schema == pl.Schema(expected)
 
