@@ -9,8 +9,8 @@ plugin reads them from the environment or a Prefect Secret block.
 from __future__ import annotations
 
 import difflib
-import os
 import hashlib
+import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal

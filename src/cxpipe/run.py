@@ -144,10 +144,8 @@ def extract_source(ctx: RunContext, source_config: SourceConfig) -> ConformedSou
         extract = source.extract()
         try:
             frame = conform(extract.frame, source_config, entity).collect()
-        except pl.exceptions.ComputeError as exc:
-            raise SourceError(
-                f"source {source_config.name!r}: cannot read its rows: {exc}"
-            ) from exc
+        except pl.exceptions.PolarsError as exc:
+            raise SourceError(source.explain(exc)) from exc
     if frame.height == 0 and source_config.expect_rows:
         files = ", ".join(i.path for i in extract.inputs) or "no input"
         raise ValidationFailed(
@@ -376,7 +374,7 @@ def build_manifest(
             "computed": sorted(metric_values.get_column("metric").unique().to_list()),
             "skipped": dict(skipped),
         },
-        "timings_seconds": ctx.timings,
+        "timings_seconds": dict(ctx.timings),
     }
 
 
@@ -430,11 +428,19 @@ def run_pipeline(
     except BaseException as error:
         ctx.plugin_manager.hook.cxpipe_on_run_error(run=ctx, error=error)
         raise
+    finish_run(ctx, result)
+    return result
+
+
+def finish_run(ctx: RunContext, result: RunResult) -> list[str]:
+    """Tell plugins the run is committed. A failing ``cxpipe_after_run`` hook is reported in
+    the returned list (and the in-memory manifest) but does not undo the committed outputs."""
     try:
         ctx.plugin_manager.hook.cxpipe_after_run(run=ctx, result=result)
-    except Exception as exc:  # the outputs are committed; report, don't undo
+    except Exception as exc:
         result.manifest.setdefault("after_run_errors", []).append(repr(exc))
-    return result
+        return [repr(exc)]
+    return []
 
 
 __all__ = [
@@ -445,6 +451,7 @@ __all__ = [
     "ValidatedSource",
     "compute_metrics",
     "extract_source",
+    "finish_run",
     "run_pipeline",
     "start_run",
     "validate_source",

@@ -108,3 +108,28 @@ def test_utf8_declared_but_not_utf8_is_reported_not_fatal(tmp_path: Path) -> Non
     extract = _source(tmp_path / "latin.csv").extract()
     assert extract.frame.collect()["name"].to_list() == ["Ren\ufffd"]
     assert "not valid utf-8 on line(s) 2" in extract.warnings[0]
+
+
+def test_ragged_csv_rows_are_located_by_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "ragged.csv").write_text("a,b,c\n1,2,3\n4,5,6,7,8\n9,10\n")
+    source = _source(tmp_path / "ragged.csv")
+    with pytest.raises(pl.exceptions.ComputeError) as raised:
+        source.extract().frame.collect()
+    message = source.explain(raised.value)
+    assert "ragged.csv: row 2 (line 3) has 5 fields, the header has 3" in message
+    assert "row 3 (line 4) has 2 fields" in message
+
+
+def test_empty_files_are_skipped_with_a_warning_and_all_empty_is_an_error(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "a.csv").write_text("id,name\n1,Ann\n")
+    (tmp_path / "b.csv").write_bytes(b"")
+    with gzip.open(tmp_path / "c.csv.gz", "wb"):
+        pass
+    extract = _source(tmp_path / "*.csv*").extract()
+    assert extract.frame.collect()["id"].to_list() == ["1"]
+    assert len(extract.warnings) == 2
+    assert all("is empty (no header, no rows)" in w for w in extract.warnings)
+    with pytest.raises(SourceError, match=r"every matching file is empty: .*b\.csv"):
+        _source(tmp_path / "b.csv").extract()

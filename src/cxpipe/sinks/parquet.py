@@ -10,11 +10,12 @@ Layout under the output root::
 
 Atomicity: every file is first written under a hidden name (readers skip names starting
 with ``.``), then a publish journal listing the renames is written, then each staged file
-is renamed over its final name, then the manifest is written and the journal removed. A
-rename replaces one whole file, so a reader sees the old or the new file, never a torn
-one; a run killed between renames leaves a journal that the next write rolls forward
-before doing anything else. Re-running a period renames over the same ``part-0.parquet``,
-so rows are replaced, never duplicated.
+is renamed over its final name, the manifest last, and the journal is removed. A rename
+replaces one whole file, so a reader sees the old or the new file, never a torn one; a
+run killed between renames leaves a journal that the next write rolls forward before
+doing anything else, and staged files of a run killed before its journal are deleted.
+One run writes to an output root at a time. Re-running a period renames over the same
+``part-0.parquet``, so rows are replaced, never duplicated.
 """
 
 from __future__ import annotations
@@ -88,6 +89,14 @@ class ParquetSink(Sink):
         try:
             for relative, table in self._tables(outputs):
                 staged.append(self._stage(relative, table, outputs.run_id))
+            manifest = _Staged(
+                self.path("_runs", f".{outputs.run_id}.json.tmp"),
+                self.path("_runs", f"{outputs.run_id}.json"),
+            )
+            self._write_bytes(
+                manifest.staged, json.dumps(outputs.manifest, indent=2, default=str).encode()
+            )
+            staged.append(manifest)  # renamed last: the manifest appears once all else has
             journal = self.path("_runs", f".{outputs.run_id}{JOURNAL_SUFFIX}")
             self._write_bytes(
                 journal,
@@ -100,12 +109,8 @@ class ParquetSink(Sink):
                 raise
             raise OutputError(f"writing outputs under {self.root} failed: {exc}") from exc
         self._apply(staged)
-        manifest_path = self.path("_runs", f"{outputs.run_id}.json")
-        self._replace_bytes(
-            manifest_path, json.dumps(outputs.manifest, indent=2, default=str).encode()
-        )
         self._delete_quietly(journal)
-        return [item.final for item in staged] + [manifest_path]
+        return [item.final for item in staged]
 
     def recover(self) -> list[str]:
         """Finish any publish a killed run left half done; return the journals rolled forward."""
@@ -127,7 +132,20 @@ class ParquetSink(Sink):
             self._apply(present)
             self._delete_quietly(info.path)
             rolled.append(info.path)
+        self._delete_orphans()
         return rolled
+
+    def _delete_orphans(self) -> None:
+        """Delete staged files that no journal lists: a run killed before its journal."""
+        selector = pafs.FileSelector(self.base, recursive=True, allow_not_found=True)
+        try:
+            infos = self.fs.get_file_info(selector)
+        except OSError as exc:
+            raise OutputError(f"cannot list {self.base}: {exc}") from exc
+        for info in infos:
+            name = info.base_name
+            if info.type == pafs.FileType.File and name.startswith(".") and name.endswith(".tmp"):
+                self._delete_quietly(info.path)
 
     def _apply(self, staged: list[_Staged]) -> None:
         for item in staged:
@@ -188,12 +206,6 @@ class ParquetSink(Sink):
         self.fs.create_dir(posixpath.dirname(path), recursive=True)
         with self.fs.open_output_stream(path) as stream:
             stream.write(data)
-
-    def _replace_bytes(self, path: str, data: bytes) -> None:
-        folder, name = posixpath.split(path)
-        staged = posixpath.join(folder, f".{name}.tmp")
-        self._write_bytes(staged, data)
-        self._move(staged, path)
 
     def _move(self, source: str, destination: str) -> None:
         """Rename over ``destination``: atomic on local filesystems (POSIX rename)."""

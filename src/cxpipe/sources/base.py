@@ -82,6 +82,11 @@ class Source(ABC):
         resolved: str = self._resolve_path(path)
         return resolved
 
+    def explain(self, error: Exception) -> str:
+        """Turn an error raised while reading this source's rows into a message that names
+        the file, row or field at fault. Sources that can locate the problem override it."""
+        return f"source {self.name!r}: cannot read its rows: {error}"
+
     @abstractmethod
     def extract(self, since: datetime | None = None) -> Extract:
         """Read the source. ``since`` is the last committed watermark, for incremental reads

@@ -7,7 +7,9 @@ Files are scanned lazily; only a file that is not valid UTF-8 is decoded in memo
 
 from __future__ import annotations
 
+import csv
 import glob
+import gzip
 import io
 import os
 from datetime import UTC, datetime
@@ -50,6 +52,19 @@ class FileOptions(SourceOptions):
     """Excel sheet name; the first sheet when unset."""
 
 
+def _is_empty(path: str) -> bool:
+    """True for a zero-byte file, or a gzip file that decompresses to nothing."""
+    if os.path.getsize(path) == 0:
+        return True
+    if path.endswith(".gz"):
+        try:
+            with gzip.open(path, "rb") as handle:
+                return handle.read(1) == b""
+        except (OSError, EOFError):
+            return False  # a damaged archive is reported when it is read
+    return False
+
+
 def infer_format(path: str) -> FileFormat:
     name = path.lower().removesuffix(".gz")
     suffix = Path(name).suffix
@@ -84,6 +99,9 @@ class FileSource(Source):
             inputs.append(
                 InputFile(path, stat.st_size, datetime.fromtimestamp(stat.st_mtime, tz=UTC))
             )
+            if _is_empty(path):
+                warnings.append(f"source {self.name!r}: {path} is empty (no header, no rows)")
+                continue
             frame, warning = self._scan(path)
             if warning:
                 warnings.append(f"source {self.name!r}: {warning}")
@@ -93,8 +111,40 @@ class FileSource(Source):
                     _cx_row=pl.col("_cx_row").cast(pl.Int64),
                 )
             )
+        if not frames:
+            names = ", ".join(i.path for i in inputs)
+            raise SourceError(f"source {self.name!r}: every matching file is empty: {names}")
         combined = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
         return Extract(frame=combined, inputs=inputs, warnings=warnings)
+
+    def explain(self, error: Exception) -> str:
+        """Locate ragged CSV records (more or fewer fields than the header) by file and line."""
+        problems: list[str] = []
+        for path in self.files():
+            if (self.options.format or infer_format(path)) == "csv" and not _is_empty(path):
+                problems += [f"{path}: {p}" for p in self._ragged_records(path)]
+        if problems:
+            return f"source {self.name!r}: malformed CSV: " + "; ".join(problems)
+        return super().explain(error)
+
+    def _ragged_records(self, path: str, limit: int = 5) -> list[str]:
+        text, _report = decode(path, self.options.encoding, self.options.encoding_fallback)
+        reader = csv.reader(
+            io.StringIO(text),
+            delimiter=self.options.separator,
+            quotechar=self.options.quote_char or '"',
+        )
+        header = next(reader, [])
+        found: list[str] = []
+        for record_number, record in enumerate(reader, start=1):
+            if record and len(record) != len(header):
+                found.append(
+                    f"row {record_number} (line {reader.line_num}) has {len(record)} fields, "
+                    f"the header has {len(header)}"
+                )
+                if len(found) == limit:
+                    break
+        return found
 
     def _scan(self, path: str) -> tuple[pl.LazyFrame, str | None]:
         fmt = self.options.format or infer_format(path)
