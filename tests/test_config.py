@@ -55,6 +55,10 @@ def test_valid_config_resolves_paths_against_its_folder(tmp_path: Path) -> None:
             r"'ticket_idd' is not a column of tickets \(did you mean 'ticket_id'\?\)",
         ),
         (("kind =", "knd ="), r"sources\.0\.knd: unknown key 'knd' \(did you mean 'kind'\?\)"),
+        (
+            ('kind = "file"', 'kind = "file"\ntimezone = "Europe/Pariss"'),
+            r"unknown time zone 'Europe/Pariss' \(did you mean 'Europe/Paris'\?\)",
+        ),
     ],
 )
 def test_mistakes_are_named_with_a_suggestion(

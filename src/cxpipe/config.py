@@ -12,6 +12,7 @@ import difflib
 import hashlib
 import os
 import tomllib
+import zoneinfo
 from pathlib import Path
 from typing import Any, Literal
 
@@ -107,6 +108,16 @@ class SourceConfig(_Strict):
     events: EventLogFold | None = None
     expect_rows: bool = True
     """A source that yields zero rows fails the run (it usually means a broken export)."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            close = _suggest(value, zoneinfo.available_timezones())
+            raise ValueError(f"unknown time zone {value!r}{close}; use an IANA name") from None
+        return value
 
     @field_validator("entity")
     @classmethod

@@ -133,3 +133,16 @@ def test_empty_files_are_skipped_with_a_warning_and_all_empty_is_an_error(
     assert all("is empty (no header, no rows)" in w for w in extract.warnings)
     with pytest.raises(SourceError, match=r"every matching file is empty: .*b\.csv"):
         _source(tmp_path / "b.csv").extract()
+
+
+def test_unknown_encoding_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"options\.encoding: unknown encoding 'cp9999'"):
+        _source(tmp_path / "a.csv", encoding="cp9999")
+
+
+def test_unreadable_parquet_names_the_file(tmp_path: Path) -> None:
+    (tmp_path / "broken.parquet").write_bytes(b"PAR1 not really")
+    source = _source(tmp_path / "broken.parquet")
+    with pytest.raises(pl.exceptions.PolarsError) as raised:
+        source.extract().frame.collect()
+    assert "broken.parquet" in source.explain(raised.value)

@@ -7,6 +7,7 @@ Files are scanned lazily; only a file that is not valid UTF-8 is decoded in memo
 
 from __future__ import annotations
 
+import codecs
 import csv
 import glob
 import gzip
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 import polars as pl
+from pydantic import field_validator
 
 from cxpipe.errors import SourceError
 from cxpipe.sources.base import Extract, InputFile, Source, SourceOptions
@@ -48,6 +50,20 @@ class FileOptions(SourceOptions):
     """Code page for bytes the declared encoding rejects (``cp850`` for old DOS exports)."""
     separator: str = ","
     quote_char: str | None = '"'
+
+    @field_validator("encoding", "encoding_fallback")
+    @classmethod
+    def _known_codec(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                codecs.lookup(value)
+            except LookupError:
+                raise ValueError(
+                    f"unknown encoding {value!r}; use a Python codec name such as utf-8, "
+                    f"cp1252, latin-1, cp850"
+                ) from None
+        return value
+
     sheet: str | None = None
     """Excel sheet name; the first sheet when unset."""
 
@@ -125,7 +141,8 @@ class FileSource(Source):
                 problems += [f"{path}: {p}" for p in self._ragged_records(path)]
         if problems:
             return f"source {self.name!r}: malformed CSV: " + "; ".join(problems)
-        return super().explain(error)
+        files = ", ".join(self.files())
+        return f"source {self.name!r}: cannot read its rows from {files}: {error}"
 
     def _ragged_records(self, path: str, limit: int = 5) -> list[str]:
         text, _report = decode(path, self.options.encoding, self.options.encoding_fallback)
