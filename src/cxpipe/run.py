@@ -23,7 +23,7 @@ import polars as pl
 from cxpipe import __version__
 from cxpipe.config import CxpipeConfig, SourceConfig
 from cxpipe.conform import conform
-from cxpipe.errors import CxpipeError, PluginError, SourceError, ValidationFailed
+from cxpipe.errors import ConformError, CxpipeError, PluginError, SourceError, ValidationFailed
 from cxpipe.metrics.base import MetricContext
 from cxpipe.plugins import build_registry, describe_plugins, get_plugin_manager
 from cxpipe.registry import Registry
@@ -144,6 +144,9 @@ def extract_source(ctx: RunContext, source_config: SourceConfig) -> ConformedSou
         extract = source.extract()
         try:
             frame = conform(extract.frame, source_config, entity).collect()
+        except ConformError as exc:
+            files = ", ".join(i.path for i in extract.inputs) or "no input"
+            raise ConformError(f"{exc} (reading {files})") from exc
         except pl.exceptions.PolarsError as exc:
             raise SourceError(source.explain(exc)) from exc
     if frame.height == 0 and source_config.expect_rows:
