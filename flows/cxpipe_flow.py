@@ -40,6 +40,7 @@ from cxpipe.run import (
     RunResult,
     ValidatedSource,
     canonical_frames,
+    compute_derived,
     compute_metrics,
     extract_source,
     finish_run,
@@ -87,7 +88,9 @@ def metrics_and_write(ctx: RunContext, validated: list[ValidatedSource]) -> RunR
     """Metrics and the write in one task: the frames they share stay in one place."""
     frames = canonical_frames(validated)
     values, skipped = compute_metrics(ctx, frames)
-    return write_outputs(ctx, validated, frames, values, skipped)
+    derived, skipped_derived = compute_derived(ctx, frames, values)
+    all_skipped = {**skipped, **skipped_derived}
+    return write_outputs(ctx, validated, frames, values, all_skipped, derived=derived)
 
 
 @task(cache_policy=NO_CACHE)

@@ -84,7 +84,7 @@ def test_a_missing_config_file_exits_2_naming_it(tmp_path: Path) -> None:
 
 
 def test_plugins_lists_builtin_with_everything_it_registers() -> None:
-    result = runner.invoke(app, ["plugins"])
+    result = runner.invoke(app, ["plugins"], env={"COLUMNS": "200"})  # no wrapped names
 
     assert result.exit_code == 0, result.output
     assert "builtin" in result.output

@@ -148,6 +148,31 @@ def plugins(
         out.print(f"Blocked by CXPIPE_DISABLED_PLUGINS: {blocked}")
 
 
+@app.command()
+def dictionary(
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="Also document the config's plugins.")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file (else print).")
+    ] = None,
+) -> None:
+    """Print (or write) the data dictionary: every output table, column and metric."""
+    from cxpipe.config import load_config
+    from cxpipe.dictionary import render_dictionary
+    from cxpipe.plugins import build_registry, get_plugin_manager
+
+    with _user_errors():
+        plugins_dir = load_config(config).plugins_path if config else None
+        registry = build_registry(get_plugin_manager(plugins_dir=plugins_dir))
+    text = render_dictionary(registry)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        out.print(f"wrote {output}")
+
+
 def main() -> None:
     app(prog_name="cxpipe")
 

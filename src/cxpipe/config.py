@@ -18,9 +18,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from cxpipe.actions.settings import ActionPlanSettings
+from cxpipe.calendars import BusinessTimeSettings
 from cxpipe.errors import ConfigError
 from cxpipe.metrics.base import Grain
 from cxpipe.schemas import ENTITIES, PRIORITIES, PROXIES
+from cxpipe.signals.settings import SignalSettings
 
 
 class _Strict(BaseModel):
@@ -167,6 +170,14 @@ class MetricSettings(_Strict):
     proxy_weights: dict[str, float] = Field(default_factory=lambda: dict.fromkeys(PROXIES, 1.0))
     on_time_grace_days: int = 0
     budget_tolerance: float = 0.0
+    followup_window_business_days: float = Field(default=2.0, gt=0)
+    """A detractor should be called back within this many business days of responding
+    (``detractor_followup_rate_pct`` and the call-back list's ``due_by``)."""
+    theme_languages: list[str] = Field(default_factory=lambda: ["en", "fr"])
+    """Which shipped lexicons comments are matched against for feedback themes."""
+    theme_lexicon: str | None = None
+    """A TOML lexicon file adding to (or replacing, theme by theme) the shipped ones,
+    relative to the config file."""
     only: list[str] | None = None
     """Compute only these metric computations (by registered name); all when unset."""
     skip: list[str] = Field(default_factory=list)
@@ -201,6 +212,10 @@ class RunSettings(_Strict):
 class CxpipeConfig(_Strict):
     run: RunSettings = Field(default_factory=RunSettings)
     metrics: MetricSettings = Field(default_factory=MetricSettings)
+    business_time: BusinessTimeSettings | None = None
+    """Business calendars; without this table durations are elapsed hours."""
+    signals: SignalSettings = Field(default_factory=SignalSettings)
+    action_plan: ActionPlanSettings = Field(default_factory=ActionPlanSettings)
     sources: list[SourceConfig]
     base_dir: Path = Field(default=Path("."), exclude=True)
     config_hash: str = Field(default="", exclude=True)

@@ -56,6 +56,40 @@ def cxpipe_register_sinks(registry: Registry) -> None:
 
 
 @hookspec
+def cxpipe_register_tables(registry: Registry) -> None:
+    """Register detail tables with ``registry.add_table(spec)``.
+
+    Asked once, when the plugin manager loads. ``spec`` is what :func:`cxpipe.analysis.table`
+    returns: a function of the run's :class:`~cxpipe.analysis.AnalysisContext` producing
+    one Parquet table under ``<name>/`` (the call-back list, the feedback themes). Tables are
+    computed after the metrics. Return nothing.
+    """
+
+
+@hookspec
+def cxpipe_register_signals(registry: Registry) -> None:
+    """Register signal kinds with ``registry.add_signal(spec)``.
+
+    Asked once, when the plugin manager loads. ``spec`` is what :func:`cxpipe.analysis.signal`
+    returns: a function reading the run's metric values (and, if it declares them, entities)
+    and producing rows of the ``signals`` table (trend, anomaly, …). Signals are computed
+    after the metrics and detail tables. Return nothing.
+    """
+
+
+@hookspec
+def cxpipe_register_action_rules(registry: Registry) -> None:
+    """Register Customer Service Action Plan rules with ``registry.add_action_rule(rule)``.
+
+    Asked once, when the plugin manager loads. ``rule`` is what
+    :func:`cxpipe.analysis.action_rule` returns: a function of the metric values and signals
+    producing one ``action_plan`` row per client and period where it triggers, under one of
+    the five principles. Targets come from the config's ``[action_plan]`` table. Return
+    nothing.
+    """
+
+
+@hookspec
 def cxpipe_add_expectations(entity: str, suite: ExpectationSet) -> None:
     """Add validation rules for ``entity`` (``"tickets"``, ``"survey_responses"``…).
 

@@ -118,6 +118,9 @@ def build_registry(pm: pluggy.PluginManager) -> Registry:
         "cxpipe_register_sources",
         "cxpipe_register_metrics",
         "cxpipe_register_sinks",
+        "cxpipe_register_tables",
+        "cxpipe_register_signals",
+        "cxpipe_register_action_rules",
     ):
         hook = getattr(pm.hook, hook_name)
         for impl in hook.get_hookimpls():

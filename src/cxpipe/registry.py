@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from cxpipe.analysis import ActionRule, SignalSpec, TableSpec
 from cxpipe.errors import PluginError
 from cxpipe.metrics.base import MetricInfo, MetricSpec
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
 @dataclass
 class Registration:
-    kind: str  # "source" | "metric" | "sink"
+    kind: str  # "source" | "metric" | "sink" | "table" | "signal" | "action_rule"
     name: str
     plugin: str
 
@@ -31,6 +32,9 @@ class Registry:
     sources: dict[str, type[Source]] = field(default_factory=dict)
     metrics: dict[str, MetricSpec] = field(default_factory=dict)
     sinks: dict[str, type[Sink]] = field(default_factory=dict)
+    tables: dict[str, TableSpec] = field(default_factory=dict)
+    signals: dict[str, SignalSpec] = field(default_factory=dict)
+    action_rules: dict[str, ActionRule] = field(default_factory=dict)
     registrations: list[Registration] = field(default_factory=list)
     _plugin: str = "<direct>"
 
@@ -92,6 +96,30 @@ class Registry:
             )
         self._record("sink", fmt)
         self.sinks[fmt] = sink
+
+    def add_table(self, spec: TableSpec) -> None:
+        if not isinstance(spec, TableSpec):
+            raise PluginError(f"plugin {self._plugin!r}: add_table() takes what @table returns")
+        self._record("table", spec.name)
+        self.tables[spec.name] = spec
+
+    def add_signal(self, spec: SignalSpec) -> None:
+        if not isinstance(spec, SignalSpec):
+            raise PluginError(f"plugin {self._plugin!r}: add_signal() takes what @signal returns")
+        self._record("signal", spec.name)
+        self.signals[spec.name] = spec
+
+    def add_action_rule(self, rule: ActionRule) -> None:
+        if not isinstance(rule, ActionRule):
+            raise PluginError(
+                f"plugin {self._plugin!r}: add_action_rule() takes what @action_rule returns"
+            )
+        self._record("action_rule", rule.name)
+        self.action_rules[rule.name] = rule
+
+    def owner(self, kind: str, name: str) -> str:
+        """The plugin that registered ``name`` (``?`` if none did)."""
+        return self._owner(kind, name) or "?"
 
     def catalog(self) -> list[tuple[MetricInfo, str]]:
         """Every emitted metric with the plugin that registered it, sorted by name."""

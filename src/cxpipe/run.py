@@ -12,22 +12,31 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime
 from importlib import metadata
 from typing import Any
 
 import pluggy
 import polars as pl
+import pyarrow as pa
 
 from cxpipe import __version__
 from cxpipe.config import CxpipeConfig, SourceConfig
 from cxpipe.conform import conform
 from cxpipe.errors import ConformError, CxpipeError, PluginError, SourceError, ValidationFailed
-from cxpipe.metrics.base import MetricContext
+from cxpipe.metrics.base import Clock, ElapsedClock, MetricContext, MetricInfo
 from cxpipe.plugins import build_registry, describe_plugins, get_plugin_manager
 from cxpipe.registry import Registry
-from cxpipe.schemas import ENTITIES, METRIC_VALUES, Entity, get_entity
+from cxpipe.schemas import (
+    ACTION_PLAN,
+    DIM_METRIC,
+    ENTITIES,
+    METRIC_VALUES,
+    SIGNALS,
+    Entity,
+    get_entity,
+)
 from cxpipe.sinks.base import RunOutputs
 from cxpipe.sources.base import InputFile
 
@@ -45,6 +54,8 @@ class RunContext:
     registry: Registry
     started_at: datetime
     timings: dict[str, float] = field(default_factory=dict)
+    metric_context: MetricContext | None = None
+    """Set by :func:`compute_metrics`; the derived outputs reuse it."""
 
     @contextmanager
     def timed(self, stage: str) -> Iterator[None]:
@@ -223,6 +234,30 @@ def data_window(frames: Mapping[str, pl.LazyFrame]) -> tuple[date, date] | None:
     return (row[0], row[1]) if row[0] is not None else None
 
 
+def build_metric_context(config: CxpipeConfig, frames: Mapping[str, pl.LazyFrame]) -> MetricContext:
+    """The grain, settings, data window and clock every metric of a run shares."""
+    window = data_window(frames)
+    clock: Clock = ElapsedClock()
+    if config.business_time is not None:
+        from cxpipe.calendars import build_clock
+
+        clock = build_clock(config.business_time, window)
+    settings = config.metrics.model_dump()
+    if config.metrics.theme_lexicon is not None:
+        settings["theme_lexicon"] = config.resolve(config.metrics.theme_lexicon)
+    return MetricContext(
+        grain=config.run.period_grain,
+        settings=settings,
+        window=window,
+        clock=clock,
+    )
+
+
+def unit_on(info: MetricInfo, metric_ctx: MetricContext) -> str:
+    """Clock-measured durations take the clock's unit, so the output says which hours."""
+    return metric_ctx.clock.unit if info.clock_hours else info.unit
+
+
 def compute_metrics(
     ctx: RunContext, frames: Mapping[str, pl.LazyFrame]
 ) -> tuple[pl.DataFrame, dict[str, str]]:
@@ -232,11 +267,8 @@ def compute_metrics(
     with the reason (a missing input entity).
     """
     settings = ctx.config.metrics
-    metric_ctx = MetricContext(
-        grain=ctx.config.run.period_grain,
-        settings=settings.model_dump(),
-        window=data_window(frames),
-    )
+    metric_ctx = build_metric_context(ctx.config, frames)
+    ctx.metric_context = metric_ctx
     wanted = set(settings.only) if settings.only is not None else None
     unknown = (wanted or set()) | set(settings.skip)
     unknown -= set(ctx.registry.metrics)
@@ -256,7 +288,7 @@ def compute_metrics(
             continue
         planned.append(spec.compute(metric_ctx, frames))
     computed_at = datetime.now(UTC).replace(microsecond=0)
-    units = {info.name: info.unit for info, _ in ctx.registry.catalog()}
+    units = {info.name: unit_on(info, metric_ctx) for info, _ in ctx.registry.catalog()}
     with ctx.timed("metrics"):
         values = (
             pl.concat(pl.collect_all(planned), how="vertical")
@@ -271,6 +303,95 @@ def compute_metrics(
             computed_at=pl.lit(computed_at, dtype=pl.Datetime("us", "UTC")),
         )
     return values.select(METRIC_VALUES.names), skipped
+
+
+def compute_derived(
+    ctx: RunContext,
+    frames: Mapping[str, pl.LazyFrame],
+    metric_values: pl.DataFrame,
+) -> tuple[dict[str, pl.DataFrame], dict[str, str]]:
+    """Detail tables, then signals, then the action plan; each stage collected together.
+
+    Returns the tables by output name (``signals`` and ``action_plan`` included) and what
+    was skipped with the reason (a missing input entity, or a rule disabled in config).
+    """
+    from cxpipe.analysis import ACTION_RESULT, SIGNAL_RESULT, AnalysisContext, conform_to
+    from cxpipe.analysis import result_schema as table_result
+
+    config = ctx.config
+    metric_ctx = ctx.metric_context or build_metric_context(config, frames)
+    catalog = {info.name: info for info, _ in ctx.registry.catalog()}
+    analysis = AnalysisContext(
+        metric=metric_ctx,
+        frames=frames,
+        metric_values=metric_values.lazy(),
+        catalog=catalog,
+        settings={
+            "signals": config.signals.model_dump(),
+            "action_plan": config.action_plan.model_dump(),
+            "base_dir": str(config.base_dir),
+        },
+    )
+    skipped: dict[str, str] = {}
+
+    def available(kind: str, name: str, inputs: tuple[str, ...]) -> bool:
+        missing = [entity for entity in inputs if entity not in frames]
+        if missing:
+            skipped[f"{kind} {name}"] = f"no source provides {', '.join(missing)}"
+        return not missing
+
+    derived: dict[str, pl.DataFrame] = {}
+    with ctx.timed("tables"):
+        planned = {
+            name: conform_to(spec.function(analysis), table_result(spec.schema))
+            for name, spec in sorted(ctx.registry.tables.items())
+            if available("table", name, spec.inputs)
+        }
+        derived.update(zip(planned, pl.collect_all(list(planned.values())), strict=True))
+    with ctx.timed("signals"):
+        signal_plans = [
+            conform_to(spec.function(analysis), SIGNAL_RESULT)
+            for name, spec in sorted(ctx.registry.signals.items())
+            if available("signal", name, spec.inputs)
+        ]
+        signals = pl.concat(pl.collect_all(signal_plans)) if signal_plans else None
+        derived["signals"] = signals if signals is not None else SIGNAL_RESULT.to_frame()
+    with ctx.timed("action_plan"):
+        disabled = set(config.action_plan.disabled_rules)
+        unknown = disabled - set(ctx.registry.action_rules)
+        if unknown:
+            raise PluginError(
+                f"[action_plan].disabled_rules names rule(s) no plugin registered: "
+                f"{', '.join(sorted(unknown))}"
+            )
+        skipped.update({f"action_rule {name}": "disabled in config" for name in disabled})
+        with_signals = replace(analysis, signals=derived["signals"].lazy())
+        rule_plans = [
+            conform_to(rule.function(with_signals), ACTION_RESULT)
+            for name, rule in sorted(ctx.registry.action_rules.items())
+            if name not in disabled
+        ]
+        derived["action_plan"] = (
+            pl.concat(pl.collect_all(rule_plans)) if rule_plans else ACTION_RESULT.to_frame()
+        )
+    computed_at = datetime.now(UTC).replace(microsecond=0)
+    stamped = {
+        name: frame.with_columns(
+            run_id=pl.lit(ctx.run_id, dtype=pl.String),
+            computed_at=pl.lit(computed_at, dtype=pl.Datetime("us", "UTC")),
+        )
+        for name, frame in derived.items()
+    }
+    return stamped, skipped
+
+
+def output_schemas(registry: Registry) -> dict[str, pa.Schema]:
+    """The Arrow schema of every derived output table, by output name."""
+    return {
+        "signals": SIGNALS,
+        "action_plan": ACTION_PLAN,
+        **{name: spec.schema for name, spec in registry.tables.items()},
+    }
 
 
 def _dim_client(
@@ -305,24 +426,19 @@ def _dim_client(
     )
 
 
-def _dim_metric(registry: Registry) -> pl.DataFrame:
+def _dim_metric(registry: Registry, metric_ctx: MetricContext | None) -> pl.DataFrame:
     rows = [
         {
             "metric": info.name,
             "title": info.title,
             "description": info.description,
-            "unit": info.unit,
+            "unit": unit_on(info, metric_ctx) if metric_ctx else info.unit,
             "polarity": str(info.polarity),
             "plugin": plugin,
         }
         for info, plugin in registry.catalog()
     ]
-    return pl.DataFrame(
-        rows,
-        schema=dict.fromkeys(
-            ("metric", "title", "description", "unit", "polarity", "plugin"), pl.String
-        ),
-    )
+    return pl.DataFrame(rows, schema=dict.fromkeys(DIM_METRIC.names, pl.String))
 
 
 def _versions() -> dict[str, str]:
@@ -387,6 +503,8 @@ def write_outputs(
     frames: Mapping[str, pl.LazyFrame],
     metric_values: pl.DataFrame,
     skipped: Mapping[str, str],
+    *,
+    derived: Mapping[str, pl.DataFrame] | None = None,
 ) -> RunResult:
     """Hand the whole run to the sink, which makes it visible atomically."""
     sink = ctx.registry.sinks["parquet"](ctx.output_root)
@@ -401,9 +519,13 @@ def write_outputs(
             run_id=ctx.run_id,
             period_grain=ctx.config.run.period_grain,
             metric_values=metric_values,
-            dim_metric=_dim_metric(ctx.registry),
+            dim_metric=_dim_metric(ctx.registry, ctx.metric_context),
             dim_client=_dim_client(frames, validated),
             quarantine=quarantine,
+            tables={
+                name: (output_schemas(ctx.registry)[name], frame)
+                for name, frame in (derived or {}).items()
+            },
             manifest=manifest,
         )
         paths = sink.write(outputs)
@@ -426,8 +548,12 @@ def run_pipeline(
         frames = canonical_frames(validated)
         say("computing metrics")
         metric_values, skipped = compute_metrics(ctx, frames)
+        say("computing signals, detail tables and the action plan")
+        derived, skipped_derived = compute_derived(ctx, frames, metric_values)
         say("writing outputs")
-        result = write_outputs(ctx, validated, frames, metric_values, skipped)
+        result = write_outputs(
+            ctx, validated, frames, metric_values, {**skipped, **skipped_derived}, derived=derived
+        )
     except BaseException as error:
         ctx.plugin_manager.hook.cxpipe_on_run_error(run=ctx, error=error)
         raise
@@ -452,6 +578,7 @@ __all__ = [
     "RunContext",
     "RunResult",
     "ValidatedSource",
+    "compute_derived",
     "compute_metrics",
     "extract_source",
     "finish_run",

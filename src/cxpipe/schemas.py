@@ -331,3 +331,151 @@ DIM_METRIC: Final = pa.schema(
 DIM_CLIENT: Final = pa.schema([f.with_nullable(f.name != "client_id") for f in CLIENTS.schema])
 """The clients entity, or the client ids the data mentions when no clients source exists
 (then only ``client_id`` and ``name`` are known)."""
+
+
+SIGNALS_VERSION: Final = 1
+SIGNALS: Final = pa.schema(
+    [
+        _f("signal", pa.string()),
+        _f("metric", pa.string()),
+        _f("period_grain", pa.string()),
+        _f("period_start", pa.date32(), True),
+        _f("period_end", pa.date32(), True),
+        _f("client_id", pa.string(), True),
+        _f("segment", pa.string(), True),
+        _f("value", pa.float64(), True),
+        _f("reference", pa.float64(), True),
+        _f("change", pa.float64(), True),
+        _f("score", pa.float64(), True),
+        _f("lower", pa.float64(), True),
+        _f("upper", pa.float64(), True),
+        _f("direction", pa.string(), True),
+        _f("flagged", pa.bool_()),
+        _f("detail", pa.string(), True),
+        _f("run_id", pa.string()),
+        _f("computed_at", UTC_TIMESTAMP),
+    ]
+)
+"""What the metric values say beyond themselves, one row per series point and signal kind.
+
+``signal`` is ``trend``, ``anomaly``, ``expectation_gap``, ``process_signal``, ``hotspot``,
+``benchmark`` or a plugin's own. The meaning of ``reference``, ``change``, ``score``,
+``lower`` and ``upper`` per signal is in the data dictionary; ``flagged`` says whether the
+row calls for attention, so a BI filter on it shows what matters."""
+
+ACTION_PLAN_VERSION: Final = 1
+ACTION_PLAN: Final = pa.schema(
+    [
+        _f("client_id", pa.string(), True),
+        _f("period_grain", pa.string()),
+        _f("period_start", pa.date32()),
+        _f("period_end", pa.date32()),
+        _f("principle", pa.string()),
+        _f("rule", pa.string()),
+        _f("trigger_metric", pa.string()),
+        _f("segment", pa.string(), True),
+        _f("observed", pa.float64(), True),
+        _f("target", pa.float64(), True),
+        _f("severity", pa.string()),
+        _f("recommended_action", pa.string()),
+        _f("run_id", pa.string()),
+        _f("computed_at", UTC_TIMESTAMP),
+    ]
+)
+"""The Customer Service Action Plan: one row per triggered rule, client and period."""
+
+ACTION_PRINCIPLES: Final = (
+    "alignment",
+    "standards",
+    "communication",
+    "partnership",
+    "continuous_improvement",
+)
+SEVERITIES: Final = ("high", "medium", "low")
+
+
+COLUMN_DOCS: Final[MappingProxyType[str, MappingProxyType[str, str]]] = MappingProxyType(
+    {
+        "metric_values": MappingProxyType(
+            {
+                "metric": "Metric name, as in `dim_metric` (`nps`, `cx_communication`, …).",
+                "period_grain": "`week`, `month`, `quarter` or `year`.",
+                "period_start": "First day of the period (weeks start on Monday), UTC.",
+                "period_end": "Last day inside the period (inclusive).",
+                "client_id": "The client; null on the all-clients row.",
+                "segment": "`column=value` for a segmented variant "
+                "(`request_type=support`); null when unsegmented.",
+                "value": "The metric's value in its unit; never NaN.",
+                "numerator": "Σ numerator ÷ Σ denominator re-aggregates across periods or "
+                "clients (× 100 for % and nps); null for counts, quantiles and spreads.",
+                "denominator": "See `numerator`.",
+                "sample_size": "Eligible rows behind the value (tickets, responses, …).",
+                "unit": "`count`, `hours` or `business hours`, `%`, `0-100`, `nps`, …",
+                "run_id": "The run that computed the row (its manifest is `_runs/<run_id>.json`).",
+                "computed_at": "When the run computed the row, UTC.",
+            }
+        ),
+        "dim_metric": MappingProxyType(
+            {
+                "metric": "Metric name (the key of `metric_values.metric`).",
+                "title": "Human title for reports.",
+                "description": "The definition, one sentence.",
+                "unit": "The unit of `metric_values.value`.",
+                "polarity": "`higher_is_better`, `lower_is_better` or `neutral`.",
+                "plugin": "The plugin that registered the metric (`builtin` for the core).",
+            }
+        ),
+        "dim_client": MappingProxyType(
+            {
+                "client_id": "The client (key of every `client_id`).",
+                "name": "Client name (the id when no clients source exists).",
+                "segment": "The client's segment, if known.",
+                "relationship_start": "When the relationship began.",
+                "relationship_end": "When it ended; null while active.",
+            }
+        ),
+        "signals": MappingProxyType(
+            {
+                "signal": "The kind of signal (`trend`, `anomaly`, …); see the kinds below.",
+                "metric": "The metric the signal reads.",
+                "period_grain": "The metric's grain.",
+                "period_start": "Period of the point the signal is about.",
+                "period_end": "Last day of that period.",
+                "client_id": "The client; null for all clients.",
+                "segment": "The metric's segment, or the attribute value of a hotspot.",
+                "value": "The observed value (meaning per kind below).",
+                "reference": "What the value is compared with (per kind below).",
+                "change": "value − reference, or the kind's own difference.",
+                "score": "The kind's test statistic (z-score, impact rank, …).",
+                "lower": "Lower limit or quartile, where the kind has one.",
+                "upper": "Upper limit or quartile, where the kind has one.",
+                "direction": "`positive`, `neutral` or `negative`, judged with the metric's "
+                "polarity.",
+                "flagged": "True when the row calls for attention.",
+                "detail": "A human-readable explanation or source citation.",
+                "run_id": "The run that computed the row.",
+                "computed_at": "When, UTC.",
+            }
+        ),
+        "action_plan": MappingProxyType(
+            {
+                "client_id": "The client; null for all clients.",
+                "period_grain": "The grain of the triggering metric.",
+                "period_start": "The period in which the rule triggered.",
+                "period_end": "Last day of that period.",
+                "principle": "`alignment`, `standards`, `communication`, `partnership` or "
+                "`continuous_improvement`.",
+                "rule": "The rule that triggered (`standards.sla_below_target`, …).",
+                "trigger_metric": "The metric whose value or signal triggered it.",
+                "segment": "The metric's segment, if any.",
+                "observed": "The observed value.",
+                "target": "The configured target (null for signal-driven rules).",
+                "severity": "`high`, `medium` or `low`.",
+                "recommended_action": "What to do next, in one sentence.",
+                "run_id": "The run that computed the row.",
+                "computed_at": "When, UTC.",
+            }
+        ),
+    }
+)
+"""One line per column of the fixed output tables, for the generated data dictionary."""

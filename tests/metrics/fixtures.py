@@ -233,9 +233,177 @@ def random_frames(
         end = maybe(boundary_day(start + timedelta(days=rng.randrange(31, 700))), 0.4)
         client_rows.append({"client_id": cid, "relationship_start": start, "relationship_end": end})
 
-    return {
+    frames = {
         "tickets": tickets(*ticket_rows),
         "survey_responses": responses(*response_rows),
         "projects": projects(*project_rows),
         "clients": clients(*client_rows),
+    }
+    return with_survey_detail(with_delivery_detail(frames, seed), seed)
+
+
+def with_delivery_detail(frames: dict[str, pl.DataFrame], seed: int) -> dict[str, pl.DataFrame]:
+    """Fill the delivery columns ``random_frames`` leaves empty, from a separate stream.
+
+    Tickets get first responses (some missing, some exactly on the due instant), source
+    response due times (half missing, so the configured targets apply to the rest), reopen
+    and reassignment counts. Projects get budgets and costs, deliverables and success
+    criteria, each sometimes missing and sometimes 0. The main random stream is untouched,
+    so every other column is exactly what it was.
+    """
+    rng = random.Random(f"delivery-{seed}")
+    ticket_frame = frames["tickets"]
+    first_response: list[datetime | None] = []
+    respond_due: list[datetime | None] = []
+    for opened in ticket_frame["opened_at"].to_list():
+        due = None if rng.random() < 0.5 else opened + timedelta(hours=rng.choice([1, 4, 8, 24]))
+        response = (
+            None
+            if rng.random() < 0.2
+            else opened + timedelta(minutes=rng.randrange(0, 3 * 24 * 60))
+        )
+        if response is not None and due is not None and rng.random() < 0.05:
+            response = due  # exactly on the due instant: a hit
+        first_response.append(response)
+        respond_due.append(due)
+    n = ticket_frame.height
+    counts = [0, 0, 0, 1, 2]
+    ticket_frame = ticket_frame.with_columns(
+        pl.Series("first_response_at", first_response, dtype=ticket_frame["opened_at"].dtype),
+        pl.Series("respond_due_at", respond_due, dtype=ticket_frame["opened_at"].dtype),
+        pl.Series("reopen_count", [rng.choice(counts) for _ in range(n)], dtype=pl.Int32),
+        pl.Series("reassignment_count", [rng.choice(counts) for _ in range(n)], dtype=pl.Int32),
+    )
+
+    project_frame = frames["projects"]
+    m = project_frame.height
+
+    def maybe(value: float, p_null: float) -> float | None:
+        return None if rng.random() < p_null else value
+
+    budgets = [maybe(float(rng.choice([0, 100, 1_000, 25_000])), 0.15) for _ in range(m)]
+    costs = [
+        maybe((b or 500.0) * rng.choice([0.0, 0.5, 1.0, 1.04, 1.1, 2.0]), 0.2) for b in budgets
+    ]
+    promised = [maybe(rng.choice([0, 1, 3, 5, 8]), 0.1) for _ in range(m)]
+    delivered = [maybe(rng.randint(0, int(p or 0) + 1), 0.1) for p in promised]
+    criteria = [maybe(rng.choice([0, 1, 2, 4]), 0.1) for _ in range(m)]
+    met = [maybe(rng.randint(0, int(c or 0)), 0.1) for c in criteria]
+    project_frame = project_frame.with_columns(
+        pl.Series("budget", budgets, dtype=pl.Float64),
+        pl.Series("actual_cost", costs, dtype=pl.Float64),
+        pl.Series("deliverables_promised", promised, dtype=pl.Int32),
+        pl.Series("deliverables_delivered", delivered, dtype=pl.Int32),
+        pl.Series("success_criteria_total", criteria, dtype=pl.Int32),
+        pl.Series("success_criteria_met", met, dtype=pl.Int32),
+    )
+    return {**frames, "tickets": ticket_frame, "projects": project_frame}
+
+
+def run_ctx(
+    spec: MetricSpec, frames: Mapping[str, pl.DataFrame], ctx: MetricContext
+) -> pl.DataFrame:
+    """Compute ``spec`` with a context built by the test (a custom clock, say), collected."""
+    return spec.compute(ctx, {name: frame.lazy() for name, frame in frames.items()}).collect()
+
+
+def invitations(*rows: dict[str, Any]) -> pl.DataFrame:
+    """Survey invitations; by default a transactional invitation to client A."""
+    from cxpipe.schemas import SURVEY_INVITATIONS
+
+    numbered = [{"invitation_id": f"i{i}", **row} for i, row in enumerate(rows)]
+    defaults = {"client_id": "A", "survey_kind": "transactional"}
+    return _frame(SURVEY_INVITATIONS, numbered, defaults)
+
+
+def followups(*rows: dict[str, Any]) -> pl.DataFrame:
+    """Follow-up records; each row names its ``response_id`` and ``followed_up_at``."""
+    from cxpipe.schemas import FOLLOWUPS
+
+    return _frame(FOLLOWUPS, list(rows), {})
+
+
+def with_survey_detail(frames: dict[str, pl.DataFrame], seed: int) -> dict[str, pl.DataFrame]:
+    """Fill the survey columns ``random_frames`` leaves empty and add invitations and
+    follow-ups, from a separate random stream (every other column stays what it was).
+
+    Responses get a survey kind (IT's are self-assessments), a respondent level (some
+    missing), CES, relevance, importance ratings and lost-time estimates (some 0, many
+    missing). Invitations are spread over the same two years and clients, every kind
+    including self-assessments, so some clients and periods have invitations without
+    responses and others responses without invitations. Follow-ups hit the awkward cases:
+    exactly on the two-day deadline, one microsecond late, before the response, several
+    per response, for non-detractors and for unknown responses.
+    """
+    from cxpipe.schemas import RESPONDENT_LEVELS, SURVEY_KINDS
+
+    rng = random.Random(f"survey-{seed}")
+    frame = frames["survey_responses"]
+    n = frame.height
+
+    def maybe(value: Any, p_null: float) -> Any:
+        return None if rng.random() < p_null else value
+
+    it_side = [side == "it" for side in frame["respondent_side"].to_list()]
+    client_kinds = [k for k in SURVEY_KINDS if k != "self_assessment"]
+    kinds = ["self_assessment" if it else rng.choice(client_kinds) for it in it_side]
+    levels = [
+        maybe("technology_team" if it else rng.choice(RESPONDENT_LEVELS), 0.2) for it in it_side
+    ]
+    lost = [maybe(rng.choice([0.0, 5.0, 30.0, 90.5, 240.0, 1_000.0]), 0.5) for _ in range(n)]
+    frame = frame.with_columns(
+        pl.Series("survey_kind", kinds, dtype=pl.String),
+        pl.Series("respondent_level", levels, dtype=pl.String),
+        pl.Series("ces", [maybe(rng.randint(1, 7), 0.3) for _ in range(n)], dtype=pl.Int8),
+        pl.Series("relevance", [maybe(rng.randint(1, 5), 0.4) for _ in range(n)], dtype=pl.Int8),
+        pl.Series("lost_time_minutes", lost, dtype=pl.Float64),
+        *(
+            pl.Series(
+                f"importance_{proxy}",
+                [maybe(rng.randint(1, 5), 0.6) for _ in range(n)],
+                dtype=pl.Int8,
+            )
+            for proxy in PROXIES
+        ),
+    )
+    # Comments from their own stream, so adding them changed no other column's draws.
+    talk = random.Random(f"comments-{seed}")
+    remarks = ["Too slow.", "Prix trop chers", "Great, helpful staff", "Nobody answered."]
+    comments = [None if talk.random() < 0.5 else talk.choice(remarks) for _ in range(n)]
+    frame = frame.with_columns(pl.Series("comment", comments, dtype=pl.String))
+
+    client_ids = sorted(set(frame["client_id"].to_list()))
+    base = datetime(2023, 1, 1, tzinfo=UTC)
+    invitation_rows = [
+        {
+            "client_id": rng.choice(client_ids),
+            "sent_at": base + timedelta(minutes=rng.randrange(0, 2 * 365 * 24 * 60)),
+            "survey_kind": rng.choice(SURVEY_KINDS),
+        }
+        for _ in range(3 * n)
+    ]
+
+    delays = [
+        timedelta(hours=1),
+        timedelta(days=2),  # exactly on the default deadline: in time
+        timedelta(days=2, microseconds=1),  # one microsecond late
+        timedelta(days=3),
+        timedelta(days=10),
+        -timedelta(hours=2),  # recorded before the response (clock skew)
+    ]
+    followup_rows: list[dict[str, Any]] = []
+    for response_id, submitted in frame.select("response_id", "submitted_at").iter_rows():
+        for _ in range(rng.choice([0, 0, 1, 1, 1, 2])):
+            followup_rows.append(
+                {"response_id": response_id, "followed_up_at": submitted + rng.choice(delays)}
+            )
+    followup_rows.extend(
+        {"response_id": f"unknown{i}", "followed_up_at": base + timedelta(days=i)} for i in range(5)
+    )
+    unique = {(r["response_id"], r["followed_up_at"]): r for r in followup_rows}
+    return {
+        **frames,
+        "survey_responses": frame,
+        "survey_invitations": invitations(*invitation_rows),
+        "followups": followups(*unique.values()),
     }

@@ -101,7 +101,7 @@ def sql_queries(grain: Grain, settings: Mapping[str, Any], window: tuple[date, d
         body = _by_client(select, source, where, segment).replace("__AT__", at)
         parts.append(f"SELECT '{metric}' AS metric, * FROM ({body})")
 
-    # ticket_volume: tickets opened in the period, unsegmented and per request type.
+    # ticket_volume: tickets opened in the period, unsegmented, per request type and priority.
     count = "count(*)::DOUBLE AS value, NULL::DOUBLE AS num, NULL::DOUBLE AS den, count(*) AS n"
     add("ticket_volume", "opened_at", count, "tickets", "true")
     add(
@@ -112,6 +112,7 @@ def sql_queries(grain: Grain, settings: Mapping[str, Any], window: tuple[date, d
         "true",
         segment="'request_type=' || request_type",
     )
+    add("ticket_volume", "opened_at", count, "tickets", "true", segment="'priority=' || priority")
 
     # mttr_critical_hours: critical tickets resolved in the period, hours opened → resolved.
     critical = "priority = 'critical' AND resolved_at IS NOT NULL"
@@ -258,6 +259,28 @@ def sql_results(
 
 # --- the comparison ---------------------------------------------------------------------
 
+COVERED_BY_SQL = frozenset(
+    {
+        "ticket_volume",
+        "mttr_critical_hours",
+        "mttr_critical_hours_p50",
+        "mttr_critical_hours_p90",
+        "sla_resolution_compliance_pct",
+        "csat_pct",
+        "nps",
+        "nps_moe",
+        "client_experience_rating",
+        "cx_timeliness",
+        "cx_communication",
+        "cx_responsiveness",
+        "cx_cost_transparency",
+        "cx_accessibility",
+        "projects_on_time_pct",
+        "client_retention_rate_pct",
+    }
+)
+"""The headline metrics this file's SQL computes; the others have their own cross-checks."""
+
 
 def polars_results(
     frames: Mapping[str, pl.DataFrame],
@@ -270,6 +293,10 @@ def polars_results(
     out: dict[Key, Values] = {}
     for spec in CORE_METRICS:
         for r in spec.compute(ctx, lazy).collect().iter_rows(named=True):
+            if r["metric"] not in COVERED_BY_SQL:
+                continue  # checked by test_sql_crosscheck_delivery / _satisfaction
+            if r["segment"] is not None and r["metric"] != "ticket_volume":
+                continue  # the segmented variants are checked by the delivery cross-check
             key: Key = (r["metric"], r["period_start"], r["client_id"], r["segment"])
             assert key not in out
             out[key] = (r["value"], r["numerator"], r["denominator"], r["sample_size"])
@@ -308,7 +335,7 @@ def assert_agree(ours: dict[Key, Values], theirs: dict[Key, Values]) -> None:
             else:
                 assert mine == pytest.approx(other, rel=REL, abs=1e-12), (key, name)
         assert n == s_n, key
-    assert {key[0] for key in ours} == {info.name for s in CORE_METRICS for info in s.emits}
+    assert {key[0] for key in ours} == COVERED_BY_SQL
 
 
 @pytest.fixture(scope="module")

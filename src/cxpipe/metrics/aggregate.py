@@ -272,3 +272,33 @@ def concat_results(parts: Sequence[pl.LazyFrame]) -> pl.LazyFrame:
     if not parts:
         return empty_result()
     return pl.concat(list(parts), how="vertical")
+
+
+def shift_period(start: pl.Expr, grain: Grain, periods: int) -> pl.Expr:
+    """The first day of the period ``periods`` periods after the one beginning at ``start``
+    (before it when negative): ``shift_period(march, "month", -1)`` is 1 February."""
+    unit = _STEP[grain].removeprefix("1")
+    return start.dt.offset_by(f"{periods}{unit}")
+
+
+def with_all_clients(
+    cells: pl.LazyFrame, *, by: Sequence[str], sums: Sequence[str]
+) -> pl.LazyFrame:
+    """Per-client cells plus, per ``by`` key, an all-clients cell (``client_id`` null).
+
+    For metrics whose per-client row needs something of *both* of two sources (an IT and a
+    client rating, an importance and a satisfaction, invitations for responses): ``cells``
+    holds the per-client groups (``by`` + ``client_id`` + the additive ``sums``) already
+    filtered to those that qualify, and the all-clients cell holds the ``sums`` over exactly
+    those, so its numerator, denominator and sample size are the sums of the per-client rows.
+    """
+    keys = [*by, "client_id"]
+    per_client = cells.select(*keys, *sums)
+    everyone = (
+        cells.group_by(*by)
+        .agg(pl.col(list(sums)).sum())
+        .select(*by, pl.lit(None, dtype=pl.String).alias("client_id"), *sums)
+    )
+    return pl.concat(
+        [per_client.with_columns(pl.col("client_id").cast(pl.String)), everyone], how="vertical"
+    )

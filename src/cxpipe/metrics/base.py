@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import polars as pl
 
@@ -39,6 +39,58 @@ class MetricInfo:
     description: str
     unit: str
     polarity: Polarity
+    clock_hours: bool = False
+    """The value is a duration measured by the run's clock, so its unit becomes
+    ``business hours`` when business calendars are configured (self-reported hours are not)."""
+
+
+class Clock(Protocol):
+    """How durations and deadlines are measured: elapsed time, or business hours.
+
+    Both are frame operations, not expressions, because business time joins each row to
+    its calendar; a metric never needs to know which clock it runs with.
+    """
+
+    unit: str
+    """``"hours"`` or ``"business hours"``: what duration metrics report."""
+
+    def with_hours(self, frame: pl.LazyFrame, start: str, end: str, name: str) -> pl.LazyFrame:
+        """Add column ``name``: hours from ``start`` to ``end`` (null when either is null)."""
+        ...
+
+    def with_deadline(
+        self, frame: pl.LazyFrame, start: str, hours: pl.Expr, name: str
+    ) -> pl.LazyFrame:
+        """Add column ``name``: the instant ``hours`` after ``start`` on this clock."""
+        ...
+
+    def with_deadline_days(
+        self, frame: pl.LazyFrame, start: str, days: float, name: str
+    ) -> pl.LazyFrame:
+        """Add column ``name``: ``days`` days after ``start`` (business days on a business
+        clock: the same local time that many working days later)."""
+        ...
+
+
+class ElapsedClock:
+    """Wall-clock hours: the default when no business calendar is configured."""
+
+    unit = "hours"
+
+    def with_hours(self, frame: pl.LazyFrame, start: str, end: str, name: str) -> pl.LazyFrame:
+        elapsed = (pl.col(end) - pl.col(start)).dt.total_microseconds().cast(pl.Float64)
+        return frame.with_columns((elapsed / 3_600_000_000).alias(name))
+
+    def with_deadline(
+        self, frame: pl.LazyFrame, start: str, hours: pl.Expr, name: str
+    ) -> pl.LazyFrame:
+        micros = (hours * 3_600_000_000).round(0).cast(pl.Int64)
+        return frame.with_columns((pl.col(start) + pl.duration(microseconds=micros)).alias(name))
+
+    def with_deadline_days(
+        self, frame: pl.LazyFrame, start: str, days: float, name: str
+    ) -> pl.LazyFrame:
+        return self.with_deadline(frame, start, pl.lit(days * 24.0), name)
 
 
 @dataclass(frozen=True)
@@ -51,6 +103,9 @@ class MetricContext:
     window: tuple[date, date] | None = None
     """First and last day the run's data covers (from tickets, surveys and projects), for
     metrics that must emit a row per period even without events in it (retention)."""
+    clock: Clock = field(default_factory=ElapsedClock)
+    """Measures durations and deadlines: elapsed hours, or business hours when the config
+    has a ``[business_time]`` table."""
 
     def setting(self, key: str, default: Any) -> Any:
         return self.settings.get(key, default)
@@ -91,6 +146,7 @@ def metric(
     inputs: tuple[str, ...],
     optional_inputs: tuple[str, ...] = (),
     also_emits: tuple[MetricInfo, ...] = (),
+    clock_hours: bool = False,
 ) -> Callable[[MetricFunction], MetricSpec]:
     """Declare a metric. The decorated function is called as ``fn(ctx, **frames)``.
 
@@ -106,7 +162,7 @@ def metric(
                 f"metric {name!r}: {function.__qualname__} must take (ctx, "
                 f"{', '.join(sorted(expected))}) but takes ({', '.join(params)})"
             )
-        main = MetricInfo(name, title, description, unit, Polarity(polarity))
+        main = MetricInfo(name, title, description, unit, Polarity(polarity), clock_hours)
         return MetricSpec(
             name=name,
             inputs=inputs,

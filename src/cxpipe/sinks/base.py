@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import polars as pl
+import pyarrow as pa
 
 
 @dataclass
@@ -23,6 +24,9 @@ class RunOutputs:
     dim_client: pl.DataFrame
     quarantine: dict[tuple[str, str], pl.DataFrame] = field(default_factory=dict)
     """(entity, source) → quarantined rows, with ``quarantine_reason`` and details."""
+    tables: dict[str, tuple[pa.Schema, pl.DataFrame]] = field(default_factory=dict)
+    """Derived outputs by name (``signals``, ``action_plan``, detail tables) with their
+    documented Arrow schema; each is written whole, replacing the previous run's."""
     manifest: dict[str, Any] = field(default_factory=dict)
 
 

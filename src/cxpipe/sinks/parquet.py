@@ -5,6 +5,7 @@ Layout under the output root::
     metric_values/period=2026-10/part-0.parquet   fact table, one file per period
     dim_metric/part-0.parquet                     metric catalog
     dim_client/part-0.parquet                     clients
+    signals/part-0.parquet, action_plan/part-0.parquet, <detail table>/part-0.parquet
     quarantine/<entity>/source=<name>/part-0.parquet
     _runs/<run_id>.json                           the run manifest (written last)
 
@@ -178,6 +179,8 @@ class ParquetSink(Sink):
                 )
         tables.append(("dim_metric/part-0.parquet", _arrow(outputs.dim_metric, DIM_METRIC)))
         tables.append(("dim_client/part-0.parquet", _arrow(outputs.dim_client, DIM_CLIENT)))
+        for name, (schema, frame) in sorted(outputs.tables.items()):
+            tables.append((f"{name}/part-0.parquet", _arrow(frame, schema)))
         for (entity, source), rows in outputs.quarantine.items():
             tables.append(
                 (f"quarantine/{entity}/source={source}/part-0.parquet", _quarantine_arrow(rows))
