@@ -9,7 +9,7 @@ per-client values, so medians and ratios stay exact.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import polars as pl
 
@@ -57,6 +57,28 @@ def empty_result() -> pl.LazyFrame:
     return pl.LazyFrame(schema=RESULT_SCHEMA)
 
 
+def _keyed(
+    frame: pl.LazyFrame, at: str | pl.Expr, grain: Grain, segment_by: str | None
+) -> pl.LazyFrame:
+    """Eligible rows with their period (``_period_start``) and raw segment value
+    (``_segment_value``); rows in no period, or without a segment value, are left out."""
+    keyed = frame.with_columns(_period_start=period_start(at, grain)).filter(
+        pl.col("_period_start").is_not_null()
+    )
+    if segment_by is None:
+        return keyed.with_columns(_segment_value=pl.lit(None, dtype=pl.String))
+    return keyed.filter(pl.col(segment_by).is_not_null()).with_columns(
+        _segment_value=pl.col(segment_by).cast(pl.String)
+    )
+
+
+def _label(segment_by: str | None) -> pl.Expr:
+    """The ``column=value`` segment label, built on grouped rows (not once per input row)."""
+    if segment_by is None:
+        return pl.lit(None, dtype=pl.String).alias("_segment")
+    return pl.format("{}={}", pl.lit(segment_by), pl.col("_segment_value")).alias("_segment")
+
+
 def summarise(
     frame: pl.LazyFrame,
     *,
@@ -75,18 +97,11 @@ def summarise(
 
     ``frame`` must already hold only the eligible rows; the aggregation expressions run
     inside ``group_by(period, client[, segment])``. Rows whose ``at`` is null are left out
-    (they belong to no period). ``sample_size`` defaults to the number of rows.
+    (they belong to no period). ``sample_size`` defaults to the number of rows. The
+    all-clients rows aggregate the rows again, which any aggregate (a median too) allows;
+    for counts and sums :func:`summarise_additive` rolls them up instead, which is cheaper.
     """
-    keyed = frame.with_columns(_period_start=period_start(at, grain)).filter(
-        pl.col("_period_start").is_not_null()
-    )
-    if segment_by is not None:
-        keyed = keyed.filter(pl.col(segment_by).is_not_null()).with_columns(
-            _segment=pl.format("{}={}", pl.lit(segment_by), pl.col(segment_by).cast(pl.String))
-        )
-    else:
-        keyed = keyed.with_columns(_segment=pl.lit(None, dtype=pl.String))
-
+    keyed = _keyed(frame, at, grain, segment_by)
     aggs = [
         value.cast(pl.Float64).alias("value"),
         (numerator.cast(pl.Float64) if numerator is not None else pl.lit(None, pl.Float64)).alias(
@@ -101,19 +116,73 @@ def summarise(
     if per_client:
         parts.append(
             keyed.filter(pl.col("client_id").is_not_null())
-            .group_by("_period_start", "client_id", "_segment")
+            .group_by("_period_start", "client_id", "_segment_value")
             .agg(aggs)
             .with_columns(pl.col("client_id").cast(pl.String))
         )
     if all_clients:
         parts.append(
-            keyed.group_by("_period_start", "_segment")
+            keyed.group_by("_period_start", "_segment_value")
             .agg(aggs)
             .with_columns(client_id=pl.lit(None, dtype=pl.String))
         )
     if not parts:
         return empty_result()
-    return finish(pl.concat(parts, how="diagonal"), metric=metric, grain=grain)
+    grouped = pl.concat(parts, how="diagonal").with_columns(_label(segment_by))
+    return finish(grouped, metric=metric, grain=grain)
+
+
+def summarise_additive(
+    frame: pl.LazyFrame,
+    *,
+    metric: str,
+    at: str | pl.Expr,
+    grain: Grain,
+    sums: Mapping[str, pl.Expr],
+    value: pl.Expr,
+    sample_size: pl.Expr,
+    numerator: pl.Expr | None = None,
+    denominator: pl.Expr | None = None,
+    segment_by: str | None = None,
+    per_client: bool = True,
+    all_clients: bool = True,
+) -> pl.LazyFrame:
+    """Like :func:`summarise` for metrics built from counts and sums.
+
+    ``sums`` are additive aggregates (``pl.len()``, ``x.sum()``) computed once per period,
+    client and segment; the all-clients rows add those groups up rather than scanning the
+    rows a second time. ``value``, ``sample_size``, ``numerator`` and ``denominator`` are
+    expressions over the ``sums`` columns.
+    """
+    fine = (
+        _keyed(frame, at, grain, segment_by)
+        .group_by("_period_start", "client_id", "_segment_value")
+        .agg(**sums)
+    )
+    parts: list[pl.LazyFrame] = []
+    if per_client:
+        parts.append(
+            fine.filter(pl.col("client_id").is_not_null()).with_columns(
+                pl.col("client_id").cast(pl.String)
+            )
+        )
+    if all_clients:
+        parts.append(
+            fine.group_by("_period_start", "_segment_value")
+            .agg(pl.col(list(sums)).sum())
+            .with_columns(client_id=pl.lit(None, dtype=pl.String))
+        )
+    if not parts:
+        return empty_result()
+    nothing = pl.lit(None, dtype=pl.Float64)
+    grouped = pl.concat(parts, how="diagonal").with_columns(
+        _label(segment_by),
+        value=value.cast(pl.Float64),
+        numerator=(numerator if numerator is not None else nothing).cast(pl.Float64),
+        denominator=(denominator if denominator is not None else nothing).cast(pl.Float64),
+        sample_size=sample_size.cast(pl.Int64),
+    )
+    return finish(grouped, metric=metric, grain=grain)
 
 
 def finish(grouped: pl.LazyFrame, *, metric: str, grain: Grain) -> pl.LazyFrame:
@@ -146,12 +215,15 @@ def count_rows(
     segment_by: str | None = None,
 ) -> pl.LazyFrame:
     """How many rows fall in each period (a volume)."""
-    return summarise(
+    n = pl.col("_n")
+    return summarise_additive(
         frame,
         metric=metric,
         at=at,
         grain=grain,
-        value=pl.len(),
+        sums={"_n": pl.len()},
+        value=n,
+        sample_size=n,
         segment_by=segment_by,
     )
 
@@ -171,15 +243,17 @@ def ratio(
 
     numerator = rows that hit, denominator = eligible rows, so Σnum ÷ Σden re-aggregates.
     """
-    hits = hit.cast(pl.Float64).sum()
-    return summarise(
+    hits, n = pl.col("_hits"), pl.col("_n")
+    return summarise_additive(
         frame,
         metric=metric,
         at=at,
         grain=grain,
-        value=hits / pl.len() * scale,
+        sums={"_hits": hit.cast(pl.Float64).sum(), "_n": pl.len()},
+        value=hits / n * scale,
         numerator=hits,
-        denominator=pl.len(),
+        denominator=n,
+        sample_size=n,
         segment_by=segment_by,
         per_client=per_client,
     )
@@ -200,16 +274,21 @@ def sum_ratio(
 
     Groups whose denominator sums to zero emit no row.
     """
-    num = numerator.cast(pl.Float64).sum()
-    den = denominator.cast(pl.Float64).sum()
-    return summarise(
+    num, den = pl.col("_num"), pl.col("_den")
+    return summarise_additive(
         frame,
         metric=metric,
         at=at,
         grain=grain,
+        sums={
+            "_num": numerator.cast(pl.Float64).sum(),
+            "_den": denominator.cast(pl.Float64).sum(),
+            "_n": pl.len(),
+        },
         value=pl.when(den > 0).then(num / den * scale),
         numerator=num,
         denominator=den,
+        sample_size=pl.col("_n"),
         segment_by=segment_by,
     )
 
@@ -225,14 +304,17 @@ def mean(
 ) -> pl.LazyFrame:
     """Mean of ``x`` over rows where it is not null; numerator Σx, denominator n."""
     eligible = frame.with_columns(_x=x.cast(pl.Float64)).filter(pl.col("_x").is_not_null())
-    return summarise(
+    total, n = pl.col("_sum"), pl.col("_n")
+    return summarise_additive(
         eligible,
         metric=metric,
         at=at,
         grain=grain,
-        value=pl.col("_x").mean(),
-        numerator=pl.col("_x").sum(),
-        denominator=pl.len(),
+        sums={"_sum": pl.col("_x").sum(), "_n": pl.len()},
+        value=total / n,
+        numerator=total,
+        denominator=n,
+        sample_size=n,
         segment_by=segment_by,
     )
 
