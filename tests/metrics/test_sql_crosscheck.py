@@ -10,23 +10,22 @@ settings.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
-import duckdb
 import polars as pl
 import pytest
 
 from cxpipe.config import MetricSettings
-from cxpipe.metrics.base import GRAINS, Grain, MetricContext
+from cxpipe.metrics.base import Grain, MetricContext
 from cxpipe.metrics.builtin import CORE_METRICS
 from cxpipe.schemas import PROXIES
 
+from . import sqlcheck
 from .fixtures import random_frames
 
-REL = 1e-9
+demo_frames = sqlcheck.demo_frames  # the shared fixture: the seeded demo data
 
-DEFAULT_SETTINGS: dict[str, Any] = MetricSettings().model_dump()
 CUSTOM_SETTINGS: dict[str, Any] = MetricSettings.model_validate(
     {
         "sla_targets": {
@@ -35,13 +34,7 @@ CUSTOM_SETTINGS: dict[str, Any] = MetricSettings.model_validate(
             "medium": {"respond_hours": 8, "resolve_hours": None},
             "low": {"respond_hours": 24, "resolve_hours": 100},
         },
-        "proxy_weights": {
-            "timeliness": 2.0,
-            "communication": 1.5,
-            "responsiveness": 1.0,
-            "cost_transparency": 0.5,
-            "accessibility": 0.0,
-        },
+        "proxy_weights": sqlcheck.CUSTOM_PROXY_WEIGHTS,
         "on_time_grace_days": 3,
     }
 ).model_dump()
@@ -53,8 +46,13 @@ INTERVAL: dict[Grain, str] = {
     "year": "INTERVAL 1 YEAR",
 }
 
-Key = tuple[str, date, str | None, str | None]
-Values = tuple[float, float | None, float | None, int]
+WINDOW_FROM = (
+    ("tickets", "opened_at"),
+    ("tickets", "resolved_at"),
+    ("survey_responses", "submitted_at"),
+    ("projects", "actual_end"),
+)
+"""The instants whose first and last day make the data window (as a run derives it)."""
 
 
 # --- the SQL ----------------------------------------------------------------------------
@@ -235,28 +233,6 @@ def sql_queries(grain: Grain, settings: Mapping[str, Any], window: tuple[date, d
     return "\nUNION ALL\n".join(parts)
 
 
-def sql_results(
-    frames: Mapping[str, pl.DataFrame],
-    grain: Grain,
-    settings: Mapping[str, Any],
-    window: tuple[date, date],
-) -> dict[Key, Values]:
-    con = duckdb.connect()
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        for name, frame in frames.items():
-            con.register(name, frame.to_arrow())
-        rows = con.execute(sql_queries(grain, settings, window), {"grain": grain}).fetchall()
-    finally:
-        con.close()
-    out: dict[Key, Values] = {}
-    for metric, start, client, segment, value, num, den, n in rows:
-        key: Key = (metric, start, client, segment)
-        assert key not in out, f"SQL produced {key} twice"
-        out[key] = (value, num, den, n)
-    return out
-
-
 # --- the comparison ---------------------------------------------------------------------
 
 COVERED_BY_SQL = frozenset(
@@ -282,67 +258,18 @@ COVERED_BY_SQL = frozenset(
 """The headline metrics this file's SQL computes; the others have their own cross-checks."""
 
 
-def polars_results(
-    frames: Mapping[str, pl.DataFrame],
-    grain: Grain,
-    settings: Mapping[str, Any],
-    window: tuple[date, date],
-) -> dict[Key, Values]:
+def check(frames: Mapping[str, pl.DataFrame], grain: Grain, settings: dict[str, Any]) -> None:
+    """Every row of the covered metrics agrees with the SQL, over the data's window."""
+    window = sqlcheck.data_window(frames, WINDOW_FROM)
     ctx = MetricContext(grain=grain, settings=settings, window=window)
-    lazy = {name: frame.lazy() for name, frame in frames.items()}
-    out: dict[Key, Values] = {}
-    for spec in CORE_METRICS:
-        for r in spec.compute(ctx, lazy).collect().iter_rows(named=True):
-            if r["metric"] not in COVERED_BY_SQL:
-                continue  # checked by test_sql_crosscheck_delivery / _satisfaction
-            if r["segment"] is not None and r["metric"] != "ticket_volume":
-                continue  # the segmented variants are checked by the delivery cross-check
-            key: Key = (r["metric"], r["period_start"], r["client_id"], r["segment"])
-            assert key not in out
-            out[key] = (r["value"], r["numerator"], r["denominator"], r["sample_size"])
-    return out
-
-
-def data_window(frames: Mapping[str, pl.DataFrame]) -> tuple[date, date]:
-    """First and last day covered by tickets, survey responses and projects."""
-    days: list[date] = []
-    for name, column in (
-        ("tickets", "opened_at"),
-        ("tickets", "resolved_at"),
-        ("survey_responses", "submitted_at"),
-        ("projects", "actual_end"),
-    ):
-        series = frames[name][column].drop_nulls()
-        for value in (series.min(), series.max()):
-            if isinstance(value, datetime):
-                days.append(value.date())
-            elif isinstance(value, date):
-                days.append(value)
-    return min(days), max(days)
-
-
-def assert_agree(ours: dict[Key, Values], theirs: dict[Key, Values]) -> None:
-    assert set(ours) == set(theirs), (
-        f"only polars: {sorted(set(ours) - set(theirs), key=str)[:5]}; "
-        f"only SQL: {sorted(set(theirs) - set(ours), key=str)[:5]}"
+    # The other metrics are checked by test_sql_crosscheck_delivery / _satisfaction, and
+    # the segmented variants (ticket_volume's aside) by the delivery cross-check.
+    ours = sqlcheck.polars_results(CORE_METRICS, frames, ctx).filter(
+        pl.col("metric").is_in(COVERED_BY_SQL),
+        pl.col("segment").is_null() | (pl.col("metric") == "ticket_volume"),
     )
-    for key, (value, num, den, n) in ours.items():
-        s_value, s_num, s_den, s_n = theirs[key]
-        assert value == pytest.approx(s_value, rel=REL, abs=1e-12), key
-        for name, mine, other in (("numerator", num, s_num), ("denominator", den, s_den)):
-            if other is None:
-                assert mine is None, (key, name)
-            else:
-                assert mine == pytest.approx(other, rel=REL, abs=1e-12), (key, name)
-        assert n == s_n, key
-    assert {key[0] for key in ours} == COVERED_BY_SQL
-
-
-@pytest.fixture(scope="module")
-def demo_frames() -> dict[str, pl.DataFrame]:
-    from cxpipe.demo.generator import generate
-
-    return dict(generate(7, tickets=20_000).frames())
+    theirs = sqlcheck.sql_results(frames, sql_queries(grain, settings, window), grain)
+    sqlcheck.assert_agree(ours, theirs, metrics=COVERED_BY_SQL)
 
 
 @pytest.fixture(scope="module")
@@ -350,25 +277,6 @@ def edge_frames() -> dict[str, pl.DataFrame]:
     return random_frames(11, n_tickets=1_500, n_responses=1_500)
 
 
-@pytest.mark.parametrize("grain", GRAINS)
-@pytest.mark.parametrize("settings", [DEFAULT_SETTINGS, CUSTOM_SETTINGS], ids=["default", "custom"])
-def test_demo_data_agrees_with_sql(
-    demo_frames: dict[str, pl.DataFrame], grain: Grain, settings: dict[str, Any]
-) -> None:
-    window = data_window(demo_frames)
-    assert_agree(
-        polars_results(demo_frames, grain, settings, window),
-        sql_results(demo_frames, grain, settings, window),
-    )
-
-
-@pytest.mark.parametrize("grain", GRAINS)
-@pytest.mark.parametrize("settings", [DEFAULT_SETTINGS, CUSTOM_SETTINGS], ids=["default", "custom"])
-def test_edge_case_data_agrees_with_sql(
-    edge_frames: dict[str, pl.DataFrame], grain: Grain, settings: dict[str, Any]
-) -> None:
-    window = data_window(edge_frames)
-    assert_agree(
-        polars_results(edge_frames, grain, settings, window),
-        sql_results(edge_frames, grain, settings, window),
-    )
+test_demo_data_agrees_with_sql, test_edge_case_data_agrees_with_sql = sqlcheck.agreement_tests(
+    check, CUSTOM_SETTINGS
+)

@@ -11,24 +11,28 @@ resolution metrics, and the backlog over every period of the data window.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
-import duckdb
 import polars as pl
 import pytest
 
 from cxpipe.config import MetricSettings
-from cxpipe.metrics.base import GRAINS, Grain, MetricContext, MetricSpec
+from cxpipe.metrics.base import Grain, MetricContext, MetricSpec
 from cxpipe.metrics.builtin.projects import PROJECT_METRICS
 from cxpipe.metrics.builtin.tickets import TICKET_METRICS
 
+from . import sqlcheck
 from .fixtures import random_frames
 
-REL = 1e-9
-SPECS: tuple[MetricSpec, ...] = (*TICKET_METRICS, *PROJECT_METRICS)
+demo_frames = sqlcheck.demo_frames  # the shared fixture: the seeded demo data
 
-DEFAULT_SETTINGS: dict[str, Any] = MetricSettings().model_dump()
+SPECS: tuple[MetricSpec, ...] = (*TICKET_METRICS, *PROJECT_METRICS)
+TABLES = ("tickets", "projects")
+"""The only tables either side sees."""
+WINDOW_FROM = (("tickets", "opened_at"), ("tickets", "resolved_at"), ("projects", "actual_end"))
+"""The instants whose first and last day make the data window (as a run derives it)."""
+
 CUSTOM_SETTINGS: dict[str, Any] = MetricSettings.model_validate(
     {
         "sla_targets": {
@@ -243,120 +247,26 @@ def sql_query(grain: Grain, settings: Mapping[str, Any], window: tuple[date, dat
     return "\nUNION ALL\n".join(parts)
 
 
-KEYS = ["metric", "period_start", "client_id", "segment"]
-COMPARED = pl.Schema(
-    {
-        "metric": pl.String,
-        "period_start": pl.Date,
-        "client_id": pl.String,
-        "segment": pl.String,
-        "value": pl.Float64,
-        "numerator": pl.Float64,
-        "denominator": pl.Float64,
-        "sample_size": pl.Int64,
-    }
-)
-
-
-def sql_results(
-    frames: Mapping[str, pl.DataFrame],
-    grain: Grain,
-    settings: Mapping[str, Any],
-    window: tuple[date, date],
-) -> pl.DataFrame:
-    con = duckdb.connect()
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        for name in ("tickets", "projects"):
-            con.register(name, frames[name].to_arrow())
-        rows = con.execute(sql_query(grain, settings, window), {"grain": grain}).fetchall()
-    finally:
-        con.close()
-    return pl.DataFrame(rows, schema=COMPARED, orient="row")
-
-
 # --- the comparison ---------------------------------------------------------------------
 
+SEGMENTED = {
+    "ticket_volume",
+    "sla_resolution_compliance_pct",
+    "sla_response_compliance_pct",
+    "reopen_rate_pct",
+    "one_touch_resolution_pct",
+}
+"""The metrics with segment rows (by request type, and for ticket_volume also priority)."""
 
-def polars_results(
-    frames: Mapping[str, pl.DataFrame],
-    grain: Grain,
-    settings: Mapping[str, Any],
-    window: tuple[date, date],
-) -> pl.DataFrame:
+
+def check(frames: Mapping[str, pl.DataFrame], grain: Grain, settings: dict[str, Any]) -> None:
+    """Every metric of the two modules agrees with the SQL, segments included."""
+    window = sqlcheck.data_window(frames, WINDOW_FROM)
     ctx = MetricContext(grain=grain, settings=settings, window=window)
-    lazy = {name: frames[name].lazy() for name in ("tickets", "projects")}
-    return pl.concat([spec.compute(ctx, lazy) for spec in SPECS]).select(COMPARED.names()).collect()
-
-
-def data_window(frames: Mapping[str, pl.DataFrame]) -> tuple[date, date]:
-    """First and last day covered by tickets and projects (as a run derives its window)."""
-    days: list[date] = []
-    for name, column in (
-        ("tickets", "opened_at"),
-        ("tickets", "resolved_at"),
-        ("projects", "actual_end"),
-    ):
-        series = frames[name][column].drop_nulls()
-        for value in (series.min(), series.max()):
-            if isinstance(value, datetime):
-                days.append(value.date())
-            elif isinstance(value, date):
-                days.append(value)
-    return min(days), max(days)
-
-
-def _close(ours: str, theirs: str) -> pl.Expr:
-    """Both null, or both set and equal to ``REL`` relative (1e-12 absolute near 0)."""
-    a, b = pl.col(ours), pl.col(theirs)
-    tolerance = pl.max_horizontal(REL * b.abs(), pl.lit(1e-12))
-    both_null = a.is_null() & b.is_null()
-    return both_null | (a.is_not_null() & b.is_not_null() & ((a - b).abs() <= tolerance))
-
-
-def assert_agree(ours: pl.DataFrame, theirs: pl.DataFrame) -> None:
-    """Same grain keys on both sides, and the same values, numerators, denominators and
-    sample sizes (a null numerator must be null on both sides). Vectorised, so tens of
-    thousands of rows compare in milliseconds."""
-    assert ours.select(KEYS).is_unique().all(), "polars produced a grain key twice"
-    assert theirs.select(KEYS).is_unique().all(), "SQL produced a grain key twice"
-    joined = ours.join(
-        theirs, on=KEYS, how="full", nulls_equal=True, coalesce=True, suffix="_sql"
-    ).with_columns(
-        _only_polars=pl.col("sample_size_sql").is_null(),
-        _only_sql=pl.col("sample_size").is_null(),
-    )
-    only_polars = joined.filter("_only_polars").select(KEYS).head(5).rows()
-    only_sql = joined.filter("_only_sql").select(KEYS).head(5).rows()
-    assert not only_polars, f"only polars: {only_polars}"
-    assert not only_sql, f"only SQL: {only_sql}"
-    wrong = joined.filter(
-        ~(
-            _close("value", "value_sql")
-            & _close("numerator", "numerator_sql")
-            & _close("denominator", "denominator_sql")
-            & (pl.col("sample_size") == pl.col("sample_size_sql"))
-        )
-    )
-    assert wrong.height == 0, f"{wrong.height} rows disagree, e.g. {wrong.head(5).rows()}"
-    assert not ours["value"].is_nan().any()
-    # Every metric of the two modules was produced and checked, segments included.
-    assert set(ours["metric"]) == {name for spec in SPECS for name in spec.metric_names}
-    segmented = set(ours.filter(pl.col("segment").is_not_null())["metric"])
-    assert segmented == {
-        "ticket_volume",
-        "sla_resolution_compliance_pct",
-        "sla_response_compliance_pct",
-        "reopen_rate_pct",
-        "one_touch_resolution_pct",
-    }
-
-
-@pytest.fixture(scope="module")
-def demo_frames() -> dict[str, pl.DataFrame]:
-    from cxpipe.demo.generator import generate
-
-    return dict(generate(7, tickets=20_000).frames())
+    ours = sqlcheck.polars_results(SPECS, frames, ctx, TABLES)
+    theirs = sqlcheck.sql_results(frames, sql_query(grain, settings, window), grain, TABLES)
+    sqlcheck.assert_agree(ours, theirs, metrics={n for spec in SPECS for n in spec.metric_names})
+    assert set(ours.filter(pl.col("segment").is_not_null())["metric"]) == SEGMENTED
 
 
 @pytest.fixture(scope="module")
@@ -390,33 +300,9 @@ def edge_frames() -> dict[str, pl.DataFrame]:
     return {**frames, "tickets": tickets}
 
 
-SETTINGS = pytest.mark.parametrize(
-    "settings", [DEFAULT_SETTINGS, CUSTOM_SETTINGS], ids=["default", "custom"]
+test_demo_data_agrees_with_sql, test_edge_case_data_agrees_with_sql = sqlcheck.agreement_tests(
+    check, CUSTOM_SETTINGS
 )
-
-
-@pytest.mark.parametrize("grain", GRAINS)
-@SETTINGS
-def test_demo_data_agrees_with_sql(
-    demo_frames: dict[str, pl.DataFrame], grain: Grain, settings: dict[str, Any]
-) -> None:
-    window = data_window(demo_frames)
-    assert_agree(
-        polars_results(demo_frames, grain, settings, window),
-        sql_results(demo_frames, grain, settings, window),
-    )
-
-
-@pytest.mark.parametrize("grain", GRAINS)
-@SETTINGS
-def test_edge_case_data_agrees_with_sql(
-    edge_frames: dict[str, pl.DataFrame], grain: Grain, settings: dict[str, Any]
-) -> None:
-    window = data_window(edge_frames)
-    assert_agree(
-        polars_results(edge_frames, grain, settings, window),
-        sql_results(edge_frames, grain, settings, window),
-    )
 
 
 def test_edge_data_holds_the_awkward_cases(edge_frames: dict[str, pl.DataFrame]) -> None:

@@ -14,12 +14,11 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-import duckdb
 import polars as pl
 import pytest
 
 from cxpipe.config import MetricSettings
-from cxpipe.metrics.base import GRAINS, Grain, MetricContext, MetricSpec
+from cxpipe.metrics.base import Grain, MetricContext, MetricSpec
 from cxpipe.metrics.builtin.clients import detractor_followup_rate_pct
 from cxpipe.metrics.builtin.surveys import (
     ces_mean,
@@ -33,9 +32,11 @@ from cxpipe.metrics.builtin.surveys import (
 )
 from cxpipe.schemas import PROXIES
 
+from . import sqlcheck
 from .fixtures import random_frames
 
-REL = 1e-9
+demo_frames = sqlcheck.demo_frames  # the shared fixture: the seeded demo data
+
 SPECS: tuple[MetricSpec, ...] = (
     csat_mean,
     ces_mean,
@@ -48,23 +49,12 @@ SPECS: tuple[MetricSpec, ...] = (
     detractor_followup_rate_pct,
 )
 
-DEFAULT_SETTINGS: dict[str, Any] = MetricSettings().model_dump()
 CUSTOM_SETTINGS: dict[str, Any] = MetricSettings.model_validate(
     {
-        "proxy_weights": {
-            "timeliness": 2.0,
-            "communication": 1.5,
-            "responsiveness": 1.0,
-            "cost_transparency": 0.5,
-            "accessibility": 0.0,
-        },
+        "proxy_weights": sqlcheck.CUSTOM_PROXY_WEIGHTS,
         "followup_window_business_days": 3.5,
     }
 ).model_dump()
-
-Key = tuple[str, date, str | None, str | None]
-Values = tuple[float, float | None, float | None, int]
-
 
 # --- the SQL ----------------------------------------------------------------------------
 
@@ -252,70 +242,14 @@ def sql_query(settings: Mapping[str, Any]) -> str:
     """
 
 
-def sql_results(
-    frames: Mapping[str, pl.DataFrame], grain: Grain, settings: Mapping[str, Any]
-) -> dict[Key, Values]:
-    con = duckdb.connect()
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        for name, frame in frames.items():
-            con.register(name, frame.to_arrow())
-        rows = con.execute(sql_query(settings), {"grain": grain}).fetchall()
-    finally:
-        con.close()
-    out: dict[Key, Values] = {}
-    for metric, start, client, segment, value, num, den, n in rows:
-        key: Key = (metric, start, client, segment)
-        assert key not in out, f"SQL produced {key} twice"
-        out[key] = (
-            value,
-            None if num is None else float(num),
-            None if den is None else float(den),
-            n,
-        )
-    return out
-
-
 # --- the comparison ---------------------------------------------------------------------
 
 
-def polars_results(
-    frames: Mapping[str, pl.DataFrame], grain: Grain, settings: Mapping[str, Any]
-) -> dict[Key, Values]:
-    ctx = MetricContext(grain=grain, settings=settings)
-    lazy = {name: frame.lazy() for name, frame in frames.items()}
-    out: dict[Key, Values] = {}
-    for spec in SPECS:
-        for r in spec.compute(ctx, lazy).collect().iter_rows(named=True):
-            key: Key = (r["metric"], r["period_start"], r["client_id"], r["segment"])
-            assert key not in out
-            out[key] = (r["value"], r["numerator"], r["denominator"], r["sample_size"])
-    return out
-
-
-def assert_agree(ours: dict[Key, Values], theirs: dict[Key, Values]) -> None:
-    assert set(ours) == set(theirs), (
-        f"only polars: {sorted(set(ours) - set(theirs), key=str)[:5]}; "
-        f"only SQL: {sorted(set(theirs) - set(ours), key=str)[:5]}"
-    )
-    for key, (value, num, den, n) in ours.items():
-        s_value, s_num, s_den, s_n = theirs[key]
-        assert value == pytest.approx(s_value, rel=REL, abs=1e-9), key
-        for name, mine, other in (("numerator", num, s_num), ("denominator", den, s_den)):
-            if other is None:
-                assert mine is None, (key, name)
-            else:
-                assert mine == pytest.approx(other, rel=REL, abs=1e-9), (key, name)
-        assert n == s_n, key
-    # Every metric the specs emit is exercised by the data.
-    assert {key[0] for key in ours} == {name for spec in SPECS for name in spec.metric_names}
-
-
-@pytest.fixture(scope="module")
-def demo_frames() -> dict[str, pl.DataFrame]:
-    from cxpipe.demo.generator import generate
-
-    return dict(generate(7, tickets=20_000).frames())
+def check(frames: Mapping[str, pl.DataFrame], grain: Grain, settings: dict[str, Any]) -> None:
+    """Every metric the specs emit agrees with the SQL (and the data exercises each one)."""
+    ours = sqlcheck.polars_results(SPECS, frames, MetricContext(grain=grain, settings=settings))
+    theirs = sqlcheck.sql_results(frames, sql_query(settings), grain)
+    sqlcheck.assert_agree(ours, theirs, metrics={n for spec in SPECS for n in spec.metric_names})
 
 
 @pytest.fixture(scope="module")
@@ -323,29 +257,9 @@ def edge_frames() -> dict[str, pl.DataFrame]:
     return random_frames(11, n_tickets=200, n_responses=1_500)
 
 
-SETTINGS = pytest.mark.parametrize(
-    "settings", [DEFAULT_SETTINGS, CUSTOM_SETTINGS], ids=["default", "custom"]
+test_demo_data_agrees_with_sql, test_edge_case_data_agrees_with_sql = sqlcheck.agreement_tests(
+    check, CUSTOM_SETTINGS
 )
-
-
-@pytest.mark.parametrize("grain", GRAINS)
-@SETTINGS
-def test_demo_data_agrees_with_sql(
-    demo_frames: dict[str, pl.DataFrame], grain: Grain, settings: dict[str, Any]
-) -> None:
-    assert_agree(
-        polars_results(demo_frames, grain, settings), sql_results(demo_frames, grain, settings)
-    )
-
-
-@pytest.mark.parametrize("grain", GRAINS)
-@SETTINGS
-def test_edge_case_data_agrees_with_sql(
-    edge_frames: dict[str, pl.DataFrame], grain: Grain, settings: dict[str, Any]
-) -> None:
-    assert_agree(
-        polars_results(edge_frames, grain, settings), sql_results(edge_frames, grain, settings)
-    )
 
 
 # --- the planted effect -------------------------------------------------------------------
