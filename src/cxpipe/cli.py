@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cxpipe.errors import CxpipeError
-from cxpipe.report import accounting_rows, headline_rows
+from cxpipe.report import accounting_rows, attention_lines, headline_rows
 
 app = typer.Typer(
     help="cxpipe: how your clients actually experience IT, as Parquet your BI tools read.",
@@ -70,6 +70,8 @@ def _report(values: pl.DataFrame, manifest: dict[str, Any], root: str) -> None:
     for row in accounting_rows(manifest):
         accounting.add_row(*(str(value) for value in row.values()))
     out.print(accounting)
+    for line in attention_lines(manifest):
+        out.print(line, highlight=False)
     for source in manifest["sources"]:
         for warning in source["warnings"]:
             console.print(f"[yellow]warning:[/] {warning}", highlight=False)

@@ -77,4 +77,24 @@ def headline_markdown(values: pl.DataFrame, manifest: dict[str, Any]) -> str:
         f"| {r['source']} | {r['entity']} | {r['read']} | {r['kept']} | {r['quarantined']} |"
         for r in accounting_rows(manifest)
     ]
+    if attention := attention_lines(manifest):
+        lines += ["", "## What needs attention", "", *(f"- {line}" for line in attention)]
     return "\n".join(lines)
+
+
+def attention_lines(manifest: dict[str, Any]) -> list[str]:
+    """One line each for the action plan and the flagged signals, for a person skimming."""
+    derived = manifest.get("derived", {})
+    period = derived.get("latest_period", "the latest period")
+    lines = []
+    if actions := derived.get("actions_by_principle"):
+        severity = derived.get("actions_by_severity", {})
+        parts = ", ".join(f"{name} {count}" for name, count in actions.items())
+        lines.append(
+            f"Action plan for {period}: {sum(actions.values())} actions ({parts}); "
+            f"{severity.get('high', 0)} of high severity"
+        )
+    if flagged := derived.get("flagged_signals"):
+        parts = ", ".join(f"{name} {count}" for name, count in flagged.items())
+        lines.append(f"Signals flagged in {period}: {sum(flagged.values())} ({parts})")
+    return lines

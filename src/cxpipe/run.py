@@ -451,11 +451,34 @@ def _versions() -> dict[str, str]:
     return versions
 
 
+def _derived_summary(derived: Mapping[str, pl.DataFrame]) -> dict[str, Any]:
+    """Row counts of the derived tables, plus what needs attention in the latest period:
+    flagged signals by kind and actions by principle and severity (the tables keep the
+    whole history; a person skimming a run wants the latest month)."""
+    summary: dict[str, Any] = {"rows": {name: frame.height for name, frame in derived.items()}}
+    plan = derived.get("action_plan")
+    if plan is not None and plan.height:
+        latest = plan.filter(pl.col("period_start") == pl.col("period_start").max())
+        summary["latest_period"] = str(latest["period_start"][0])
+        by_principle = latest.group_by("principle").len().sort("principle")
+        by_severity = latest.group_by("severity").len().sort("severity")
+        summary["actions_by_principle"] = dict(by_principle.iter_rows())
+        summary["actions_by_severity"] = dict(by_severity.iter_rows())
+    signals = derived.get("signals")
+    if signals is not None and signals.height:
+        dated = signals.filter(pl.col("period_start").is_not_null())
+        latest_signals = dated.filter(pl.col("period_start") == pl.col("period_start").max())
+        flagged = latest_signals.filter(pl.col("flagged")).group_by("signal").len()
+        summary["flagged_signals"] = dict(flagged.sort("signal").iter_rows())
+    return summary
+
+
 def build_manifest(
     ctx: RunContext,
     validated: list[ValidatedSource],
     metric_values: pl.DataFrame,
     skipped: Mapping[str, str],
+    derived: Mapping[str, pl.DataFrame] | None = None,
 ) -> dict[str, Any]:
     entities: dict[str, dict[str, int]] = {}
     for source in validated:
@@ -493,6 +516,7 @@ def build_manifest(
             "computed": sorted(metric_values.get_column("metric").unique().to_list()),
             "skipped": dict(skipped),
         },
+        "derived": _derived_summary(derived or {}),
         "timings_seconds": dict(ctx.timings),
     }
 
@@ -514,7 +538,7 @@ def write_outputs(
         if source.quarantined.height
     }
     with ctx.timed("write"):
-        manifest = build_manifest(ctx, validated, metric_values, skipped)
+        manifest = build_manifest(ctx, validated, metric_values, skipped, derived)
         outputs = RunOutputs(
             run_id=ctx.run_id,
             period_grain=ctx.config.run.period_grain,
