@@ -47,16 +47,9 @@ from typing import Any, Final
 import polars as pl
 from generate import DEFAULT_CACHE, DEFAULT_CHUNK, ensure_dataset, load_frames
 
-HEADLINE: Final = (
-    "ticket_volume",
-    "mttr_critical_hours",
-    "sla_resolution_compliance_pct",
-    "csat_pct",
-    "nps",
-    "client_experience_rating",
-    "projects_on_time_pct",
-    "client_retention_rate_pct",
-)
+from cxpipe.report import HEADLINES
+
+HEADLINE: Final = HEADLINES
 """The headline metric computations (with what they also emit: p50/p90, nps_moe, cx_*)."""
 VOLUME_SEGMENTS: Final = ("request_type", "priority")
 """What ``ticket_volume`` is segmented by besides its unsegmented rows."""

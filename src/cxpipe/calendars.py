@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import re
-import zoneinfo
 from datetime import date, timedelta
 from itertools import pairwise
 from typing import Final, Literal
@@ -26,7 +25,7 @@ from typing import Final, Literal
 import polars as pl
 from pydantic import Field, field_validator, model_validator
 
-from cxpipe.models import StrictModel
+from cxpipe.models import StrictModel, check_timezone
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -48,11 +47,7 @@ class CalendarSettings(StrictModel):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}; use an IANA name") from None
-        return value
+        return check_timezone(value)
 
     @field_validator("hours")
     @classmethod

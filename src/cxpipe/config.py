@@ -12,7 +12,6 @@ import difflib
 import hashlib
 import os
 import tomllib
-import zoneinfo
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,6 +21,7 @@ from cxpipe.actions.settings import ActionPlanSettings
 from cxpipe.calendars import BusinessTimeSettings
 from cxpipe.errors import ConfigError
 from cxpipe.metrics.base import Grain
+from cxpipe.models import check_timezone
 from cxpipe.schemas import ENTITIES, PRIORITIES, PROXIES
 from cxpipe.signals.settings import SignalSettings
 
@@ -115,12 +115,7 @@ class SourceConfig(_Strict):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            close = _suggest(value, zoneinfo.available_timezones())
-            raise ValueError(f"unknown time zone {value!r}{close}; use an IANA name") from None
-        return value
+        return check_timezone(value)
 
     @field_validator("entity")
     @classmethod
