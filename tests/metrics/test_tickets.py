@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import polars as pl
+import random
+from datetime import UTC, date, datetime, timedelta
 
-from cxpipe.metrics.base import ElapsedClock, MetricContext
+import polars as pl
+import pytest
+
+from cxpipe.metrics.base import GRAINS, ElapsedClock, Grain, MetricContext
 from cxpipe.metrics.builtin.tickets import (
     backlog_open,
     due_at,
@@ -837,3 +841,124 @@ def test_elapsed_clock_due_times_equal_the_wall_clock_expression() -> None:
         )
         old = frame.with_columns(due=due_at(column, settings, kind))
         assert new.collect()["due"].to_list() == old.collect()["due"].to_list()
+
+
+# --- backlog_open against the definition, ticket by ticket ------------------------------------
+
+
+def _period_of(day: date, grain: Grain) -> date:
+    if grain == "week":
+        return day - timedelta(days=day.weekday())
+    months = {"month": 1, "quarter": 3, "year": 12}[grain]
+    return date(day.year, (day.month - 1) // months * months + 1, 1)
+
+
+def _next_period(start: date, grain: Grain) -> date:
+    if grain == "week":
+        return start + timedelta(days=7)
+    month = start.month - 1 + {"month": 1, "quarter": 3, "year": 12}[grain]
+    return date(start.year + month // 12, month % 12 + 1, 1)
+
+
+def _backlog_by_definition(
+    frame: pl.DataFrame, grain: Grain, window: tuple[date, date] | None
+) -> dict[tuple[date, str | None], int]:
+    """Open at a period's end E: opened_at < E and (unresolved or resolved_at ≥ E), for
+    each period of the window (or of the tickets' span), checked ticket by ticket."""
+    rows = list(frame.iter_rows(named=True))
+    if window is None:
+        instants = [r["opened_at"] for r in rows] + [r["resolved_at"] for r in rows]
+        first = min(r["opened_at"] for r in rows).date()
+        last = max(i for i in instants if i is not None).date()
+    else:
+        first, last = window
+    counts: dict[tuple[date, str | None], int] = {}
+    start = _period_of(first, grain)
+    while start <= last:
+        end = _next_period(start, grain)
+        instant = datetime(end.year, end.month, end.day, tzinfo=UTC)
+        for r in rows:
+            if r["opened_at"] < instant and (
+                r["resolved_at"] is None or r["resolved_at"] >= instant
+            ):
+                for key in ((start, r["client_id"]), (start, None)):
+                    counts[key] = counts.get(key, 0) + 1
+        start = end
+    return counts
+
+
+def _random_backlog_tickets(seed: int, n: int = 300) -> pl.DataFrame:
+    rng = random.Random(seed)
+    base = datetime(2023, 1, 1, tzinfo=UTC)
+    rows = []
+    for _ in range(n):
+        opened = base + timedelta(minutes=rng.randrange(0, 2 * 365 * 24 * 60))
+        if rng.random() < 0.1:  # opened exactly at a period start
+            opened = datetime(opened.year, opened.month, 1, tzinfo=UTC)
+        draw = rng.random()
+        if draw < 0.2:
+            resolved = None
+        elif draw < 0.3:  # resolved before it was opened (bad source data)
+            resolved = opened - timedelta(hours=rng.randrange(0, 24 * 90))
+        elif draw < 0.45:  # resolved exactly at the first instant of a month
+            month = opened.month + rng.randrange(0, 4)
+            resolved = datetime(
+                opened.year + (month - 1) // 12, (month - 1) % 12 + 1, 1, tzinfo=UTC
+            )
+        else:
+            resolved = opened + timedelta(minutes=rng.randrange(0, 150 * 24 * 60))
+        rows.append({"client_id": rng.choice("ABCD"), "opened_at": opened, "resolved_at": resolved})
+    return tickets(*rows)
+
+
+@pytest.mark.parametrize("grain", GRAINS)
+@pytest.mark.parametrize(
+    "window", [None, (d("2023-03-15"), d("2024-10-02")), (d("2023-06-01"), d("2023-06-30"))]
+)
+def test_backlog_equals_the_definition_ticket_by_ticket(
+    grain: Grain, window: tuple[date, date] | None
+) -> None:
+    frame = _random_backlog_tickets(7)
+    result = run(backlog_open, {"tickets": frame}, grain=grain, window=window)
+    got = {(r["period_start"], r["client_id"]): r for r in result.iter_rows(named=True)}
+    want = _backlog_by_definition(frame, grain, window)
+    assert set(got) == set(want)
+    for key, count in want.items():
+        assert (got[key]["value"], got[key]["sample_size"]) == (float(count), count), key
+        assert got[key]["numerator"] is None
+        assert got[key]["denominator"] is None
+
+
+def test_backlog_ignores_tickets_resolved_before_they_were_opened() -> None:
+    # t0 resolved in December, before its January opening: never open at a month's end.
+    # t1 resolved earlier the same month it was opened: never open either.
+    frame = tickets(
+        {"client_id": "A", "opened_at": ts("2024-01-10"), "resolved_at": ts("2023-12-20")},
+        {"client_id": "A", "opened_at": ts("2024-02-10"), "resolved_at": ts("2024-02-01")},
+        {"client_id": "B", "opened_at": ts("2024-01-10")},
+    )
+    result = run(backlog_open, {"tickets": frame}, window=(d("2023-12-01"), d("2024-03-31")))
+    expect(
+        result,
+        {
+            (BL, JAN, "B", None): (1, None, None, 1),
+            (BL, JAN, None, None): (1, None, None, 1),
+            (BL, FEB, "B", None): (1, None, None, 1),
+            (BL, FEB, None, None): (1, None, None, 1),
+            (BL, MAR, "B", None): (1, None, None, 1),
+            (BL, MAR, None, None): (1, None, None, 1),
+        },
+    )
+
+
+def test_backlog_gaps_and_empty_input() -> None:
+    # A client whose backlog empties and refills has no row for the empty periods.
+    frame = tickets(
+        {"client_id": "A", "opened_at": ts("2024-01-10"), "resolved_at": ts("2024-02-10")},
+        {"client_id": "A", "opened_at": ts("2024-04-10"), "resolved_at": ts("2024-05-10")},
+    )
+    result = run(backlog_open, {"tickets": frame}, window=(d("2024-01-01"), d("2024-06-30")))
+    assert sorted(set(result["period_start"].to_list())) == [JAN, APR]
+    for window in (None, (d("2024-01-01"), d("2024-06-30"))):
+        empty = run(backlog_open, {"tickets": tickets()}, window=window)
+        assert empty.height == 0

@@ -2,12 +2,15 @@
 
 A lexicon lists, per theme, words and phrases in each language (shipped: ``lexicons/en.toml``
 and ``lexicons/fr.toml``; a user file adds themes or replaces a theme's terms). Matching is
-one regular expression per theme and language run by polars over the whole column — no
-Python loop per comment — on a normalised copy of the comment (lower case, accents removed,
-common CP850-read-as-CP1252 mojibake repaired), so "Délai", "delai" and "d‚lai" all match.
+one regular expression per theme and language run by polars over the distinct comments — no
+Python loop per comment, and a comment repeated across responses is matched once — on a
+normalised copy of the comment (lower case, accents removed, common CP850-read-as-CP1252
+mojibake repaired), so "Délai", "delai" and "d‚lai" all match.
 
-The same :func:`theme_mentions` feeds the ``feedback_themes`` table and the
-``theme_mentions`` / ``theme_share_pct`` metrics, so the table and the numbers agree.
+The same matching feeds the ``feedback_themes`` table (:func:`theme_mentions`, which also
+extracts the matched text and the polarity) and the ``theme_mentions`` / ``theme_share_pct``
+metrics (:func:`theme_flags`, a yes/no per theme, which is all counting needs), so the table
+and the numbers agree.
 """
 
 from __future__ import annotations
@@ -165,6 +168,17 @@ def normalised(comment: pl.Expr) -> pl.Expr:
         text = text.str.replace_all(rf"(\p{{Ll}})[{chars}](\p{{Ll}})", rf"${{1}}{letter}${{2}}")
     text = text.str.to_lowercase().str.normalize("NFD").str.replace_all(r"\p{M}+", "")
     text = text.str.replace_many(list(_LIGATURES), list(_LIGATURES.values()))
+    return text.str.replace_all(r"\s+", " ").str.strip_chars()
+
+
+def _ascii_normalised(comment: pl.Expr) -> pl.Expr:
+    """:func:`normalised` for a comment known to be ASCII, in far fewer passes.
+
+    On ASCII text the mojibake repair (non-ASCII characters), NFD and mark removal and every
+    ligature but the backquote change nothing, so they are skipped; the rest is the same.
+    """
+    text = comment.str.replace_all("|", " ", literal=True).str.to_lowercase()
+    text = text.str.replace_all("`", _LIGATURES["`"], literal=True)
     return text.str.replace_all(r"\s+", " ").str.strip_chars()
 
 
@@ -353,7 +367,7 @@ def lexicon_from_settings(settings: Mapping[str, Any]) -> Lexicon:
 
 
 # ---------------------------------------------------------------------------------------------
-# Matching (vectorised: one regex per theme and language over the whole column)
+# Matching (vectorised: one regex per theme and language over the distinct comments)
 
 
 def has_comment(comment: str = "comment") -> pl.Expr:
@@ -441,6 +455,113 @@ def _cue_polarity(clause: pl.Expr, lexicon: Lexicon) -> pl.Expr:
     )
 
 
+_KEY: Final = "_cx_comment"
+_LANG: Final = "_cx_lang"
+_TEXT: Final = "_cx_text"
+
+
+def _distinct_comments(rows: pl.LazyFrame, lexicon: Lexicon, comment: str) -> pl.LazyFrame:
+    """Each distinct comment of ``rows`` once (``_cx_comment``), with what matching reads.
+
+    ``_cx_lang`` is the comment's detected language, ``_cx_text`` its normalised text cut
+    into clauses: ``|`` before each (clauses end at . ! ? ; and at contrast words). Matching
+    depends on the comment's text alone, so it is worked out once per distinct text: a
+    comment repeated across responses ("RAS", "Nothing to add") costs nothing more.
+    """
+    breaks = r"[.!?;]+" if lexicon.contrast is None else rf"[.!?;]+|{lexicon.contrast}"
+    text, norm = pl.col(_KEY), pl.col("_cx_norm")
+    distinct = rows.select(pl.col(comment).alias(_KEY)).unique()
+    ascii = text.str.len_bytes() == text.str.len_chars()
+    return pl.concat(
+        [
+            distinct.filter(ascii).with_columns(_cx_norm=_ascii_normalised(text)),
+            distinct.filter(~ascii).with_columns(_cx_norm=normalised(text)),
+        ],
+        how="vertical",
+    ).select(
+        _KEY,
+        _detected_language(norm, lexicon).alias(_LANG),
+        pl.concat_str(pl.lit("|"), norm.str.replace_all(breaks, "|")).alias(_TEXT),
+    )
+
+
+def _applies(lang: str | None) -> pl.Expr:
+    """Whether a language's terms apply: language-free terms always; a language's own when
+    the comment is in it or its language could not be told."""
+    if lang is None:
+        return pl.lit(True)
+    return pl.col(_LANG).is_null() | (pl.col(_LANG) == lang)
+
+
+def _clause_regex(pattern: str) -> str:
+    """The first clause holding a match of ``pattern`` (group ``clause``) and that match,
+    the first in the clause (group ``matched``)."""
+    return rf"\|(?P<clause>[^|]*?(?P<matched>{pattern})[^|]*)"
+
+
+def _mentions(patterns: Sequence[tuple[str | None, str]]) -> pl.Expr:
+    """Whether the comment (``_cx_text``) mentions a theme of these ``(language, regex)``.
+
+    True exactly when :func:`_clause_regex` of a language that applies finds a clause, but
+    a yes/no match needs no capture groups, which makes it many times faster.
+    """
+    return pl.any_horizontal(
+        _applies(lang) & pl.col(_TEXT).str.contains(rf"\|[^|]*?(?:{pattern})")
+        for lang, pattern in patterns
+    )
+
+
+def _flagged(distinct: pl.LazyFrame, lexicon: Lexicon) -> tuple[pl.LazyFrame, list[str]]:
+    """``distinct`` plus a boolean column per theme of the lexicon (named as returned): does
+    the comment mention it. Cached: the table reads it once per theme, the metrics once per
+    metric, and polars would otherwise match the comments again for each."""
+    names = [f"_cx_theme_{i}" for i in range(len(lexicon.themes))]
+    flags = (
+        _mentions(patterns).alias(name)
+        for name, (_, patterns) in zip(names, lexicon.themes, strict=True)
+    )
+    return distinct.with_columns(flags).cache(), names
+
+
+def _theme_hits(distinct: pl.LazyFrame, lexicon: Lexicon) -> pl.LazyFrame:
+    """Per distinct comment and theme it mentions: ``theme``, ``_cx_order`` (the theme's
+    position in the lexicon), ``matched``, ``language`` and ``_cx_clause``.
+
+    The capture groups, slow to extract, are extracted only from the comments that mention
+    the theme.
+    """
+    flagged, names = _flagged(distinct, lexicon)
+    parts = []
+    for order, (name, (theme, patterns)) in enumerate(zip(names, lexicon.themes, strict=True)):
+        groups = [f"_cx_groups_{i}" for i in range(len(patterns))]
+        found = [
+            (
+                pl.when(_applies(lang)).then(pl.col(group).struct.field("matched")),
+                pl.when(_applies(lang)).then(pl.col(group).struct.field("clause")),
+                pl.lit(lang, dtype=pl.String) if lang else pl.col(_LANG),
+            )
+            for group, (lang, _) in zip(groups, patterns, strict=True)
+        ]
+        parts.append(
+            flagged.filter(pl.col(name))
+            .with_columns(
+                pl.col(_TEXT).str.extract_groups(_clause_regex(pattern)).alias(group)
+                for group, (_, pattern) in zip(groups, patterns, strict=True)
+            )
+            .select(
+                _KEY,
+                pl.lit(theme, dtype=pl.String).alias("theme"),
+                pl.lit(order, dtype=pl.UInt32).alias("_cx_order"),
+                pl.coalesce([m for m, _, _ in found]).str.strip_chars().alias("matched"),
+                pl.coalesce([pl.when(m.is_not_null()).then(lang) for m, _, lang in found]).alias(
+                    "language"
+                ),
+                pl.coalesce([c for _, c, _ in found]).alias("_cx_clause"),
+            )
+        )
+    return pl.concat(parts, how="vertical")
+
+
 def theme_mentions(
     frame: pl.LazyFrame, lexicon: Lexicon, *, comment: str = "comment"
 ) -> pl.LazyFrame:
@@ -453,65 +574,60 @@ def theme_mentions(
     can't tell ("Prix trop chers !") against every language's. ``polarity`` comes from the
     row's ``nps_score``/``csat`` where it has one, else from the cue words of the first
     clause mentioning the theme (clauses end at . ! ? ; and at contrast words such as
-    "but"/"mais").
+    "but"/"mais"). Rows come in ``frame``'s order, then the lexicon's theme order.
     """
     columns = frame.collect_schema().names()
-    prepared = frame.filter(has_comment(comment)).with_columns(_cx_norm=normalised(pl.col(comment)))
-    prepared = prepared.with_columns(_cx_lang=_detected_language(pl.col("_cx_norm"), lexicon))
-    breaks = r"[.!?;]+" if lexicon.contrast is None else rf"[.!?;]+|{lexicon.contrast}"
-    prepared = prepared.with_columns(
-        _cx_text=pl.concat_str(pl.lit("|"), pl.col("_cx_norm").str.replace_all(breaks, "|"))
-    )
+    rows = frame.filter(has_comment(comment))
     if not lexicon.themes:
-        return prepared.select(
+        return rows.select(
             *columns, *(pl.lit(None, dtype=pl.String).alias(c) for c in _HIT_COLUMNS)
         ).clear()
-
-    hits = []
-    for theme, patterns in lexicon.themes:
-        found = []
-        for lang, pattern in patterns:
-            groups = pl.col("_cx_text").str.extract_groups(
-                rf"\|(?P<clause>[^|]*?(?P<matched>{pattern})[^|]*)"
-            )
-            applies = (
-                pl.lit(True)
-                if lang is None
-                else pl.col("_cx_lang").is_null() | (pl.col("_cx_lang") == lang)
-            )
-            found.append(
-                (
-                    pl.when(applies).then(groups.struct.field("matched")),
-                    pl.when(applies).then(groups.struct.field("clause")),
-                    pl.lit(lang, dtype=pl.String) if lang else pl.col("_cx_lang"),
-                )
-            )
-        matched = pl.coalesce([m for m, _, _ in found])
-        clause = pl.coalesce([c for _, c, _ in found])
-        language = pl.coalesce([pl.when(m.is_not_null()).then(lang) for m, _, lang in found])
-        hits.append(
-            pl.struct(
-                theme=pl.lit(theme, dtype=pl.String),
-                matched=matched.str.strip_chars(),
-                language=language,
-                _cx_clause=clause,
-            )
-        )
-    has_score = score_polarity(columns)
+    hits = _theme_hits(_distinct_comments(rows, lexicon, comment), lexicon).with_columns(
+        _cx_cues=_cue_polarity(pl.col("_cx_clause"), lexicon)
+    )
+    score = pl.col("_cx_score")
+    row = "_cx_theme_row"  # the input's order (a source's rows may carry a ``_cx_row`` already)
+    while row in columns:
+        row = f"_{row}"
     return (
-        prepared.with_columns(_cx_hits=pl.concat_list(hits))
-        .explode("_cx_hits")
-        .unnest("_cx_hits")
-        .filter(pl.col("matched").is_not_null())
-        .with_columns(_cx_score=has_score)
+        rows.with_row_index(row)
+        .join(hits, left_on=comment, right_on=_KEY, how="inner")
+        .sort(row, "_cx_order")
+        .with_columns(_cx_score=score_polarity(columns))
         .with_columns(
-            polarity=pl.coalesce(pl.col("_cx_score"), _cue_polarity(pl.col("_cx_clause"), lexicon)),
-            polarity_source=pl.when(pl.col("_cx_score").is_not_null())
+            polarity=pl.coalesce(score, pl.col("_cx_cues")),
+            polarity_source=pl.when(score.is_not_null())
             .then(pl.lit("score"))
             .otherwise(pl.lit("comment")),
         )
         .select(*columns, *_HIT_COLUMNS)
     )
+
+
+def theme_flags(frame: pl.LazyFrame, lexicon: Lexicon, *, comment: str = "comment") -> pl.LazyFrame:
+    """One row per row of ``frame`` with a comment and theme of the lexicon, ``frame``'s
+    columns kept, plus ``theme`` and ``mentioned``: true exactly when :func:`theme_mentions`
+    gives that row and theme a row (the same matching), false otherwise.
+
+    For counting (the theme metrics): it works out neither the matched text, nor the
+    language, nor the polarity, and the rows come in no particular order.
+    """
+    rows = frame.filter(has_comment(comment))
+    if not lexicon.themes:
+        return rows.with_columns(
+            theme=pl.lit(None, dtype=pl.String), mentioned=pl.lit(None, dtype=pl.Boolean)
+        ).clear()
+    flagged, names = _flagged(_distinct_comments(rows, lexicon, comment), lexicon)
+    flags = (
+        flagged.select(_KEY, *names)
+        .unpivot(index=_KEY, variable_name="theme", value_name="mentioned")
+        .with_columns(
+            pl.col("theme").replace_strict(
+                dict(zip(names, lexicon.theme_names, strict=True)), return_dtype=pl.String
+            )
+        )
+    )
+    return rows.join(flags, left_on=comment, right_on=_KEY, how="inner")
 
 
 _HIT_COLUMNS: Final = ("theme", "matched", "language", "polarity", "polarity_source")

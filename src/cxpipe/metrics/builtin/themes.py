@@ -1,8 +1,10 @@
 """Feedback-theme metrics: how often client comments raise each theme (METRICS.md, "Detail
 tables", ``feedback_themes``).
 
-They count with :func:`cxpipe.details.themes.theme_mentions`, the function that fills the
-``feedback_themes`` table, so the numbers and the table always agree. Only client responses
+They count with :func:`cxpipe.details.themes.theme_flags`, which matches comments exactly as
+:func:`~cxpipe.details.themes.theme_mentions` fills the ``feedback_themes`` table (the same
+matching, without the matched text and polarity the counts don't need), so the numbers and
+the table always agree. Only client responses
 with a comment count, assigned to the period they were submitted in; each theme is a
 segment ``theme=<name>``.
 """
@@ -13,7 +15,7 @@ from typing import Final
 
 import polars as pl
 
-from cxpipe.details.themes import client_comments, lexicon_from_settings, theme_mentions
+from cxpipe.details.themes import client_comments, lexicon_from_settings, theme_flags
 from cxpipe.metrics.aggregate import concat_results, count_rows, ratio
 from cxpipe.metrics.base import MetricContext, MetricInfo, MetricSpec, Polarity, metric
 
@@ -49,17 +51,9 @@ def theme_metrics(ctx: MetricContext, survey_responses: pl.LazyFrame) -> pl.Lazy
     A count of 0 is not emitted (an empty group, METRICS.md conventions).
     """
     lexicon = lexicon_from_settings(ctx.settings)
-    commented = client_comments(survey_responses).select(
-        "response_id", "client_id", "submitted_at", "comment"
-    )
-    mentions = theme_mentions(commented, lexicon).select("response_id", "theme")
-    themes = pl.LazyFrame({"theme": list(lexicon.theme_names)}, schema={"theme": pl.String})
-    every_pair = (
-        commented.drop("comment")
-        .join(themes, how="cross")
-        .join(mentions.with_columns(_cx_hit=pl.lit(True)), on=["response_id", "theme"], how="left")
-    )
-    hit = pl.col("_cx_hit").fill_null(False)
+    commented = client_comments(survey_responses).select("client_id", "submitted_at", "comment")
+    every_pair = theme_flags(commented, lexicon).drop("comment")
+    hit = pl.col("mentioned")
     return concat_results(
         [
             count_rows(

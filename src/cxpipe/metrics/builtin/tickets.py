@@ -421,43 +421,75 @@ def reassignments_mean(ctx: MetricContext, tickets: pl.LazyFrame) -> pl.LazyFram
 
 
 def _open_at_period_ends(ctx: MetricContext, tickets: pl.LazyFrame) -> pl.LazyFrame:
-    """One row per ticket and period at whose end the ticket is open (column ``_period``).
+    """Per client and period: ``_open``, how many tickets are open at the period's end
+    (column ``_period``); only periods where some are (``_open`` > 0).
 
     A period ends at the first instant of the next one (UTC). A ticket is open at that
     instant when it was opened before it and not resolved before it, i.e. at the end of
     every period from the one it was opened in up to the one before the period it was
-    resolved in (to the last period of the span when unresolved). Each ticket's span of
-    periods is built with ``date_ranges`` and exploded, so the work grows with how long
-    tickets stay open, not with tickets × periods.
+    resolved in (to the last period of the span when unresolved); a ticket resolved in or
+    before the period it was opened in is never open at a period's end.
 
     The span is clipped to the periods of ``ctx.window``; without a window it runs from
     the first ticket's period to the period of the latest opening or resolution.
+
+    Built from group-bys only, nothing per ticket and period: the tickets are counted per
+    client, opening period and resolution period; each such cell adds its count at the
+    first period it is open at the end of and takes it off after the last one; a running
+    sum of those changes per client gives the count open at every period's end, which
+    holds until the client's next change.
     """
     grain = ctx.grain
+    cells = tickets.group_by(
+        "client_id",
+        _opened=period_start("opened_at", grain),
+        _resolved=period_start("resolved_at", grain),
+    ).agg(_n=pl.len().cast(pl.Int64))
     if ctx.window is not None:
         first_day, last_day = ctx.window
         lo = period_start(pl.lit(first_day, dtype=pl.Date), grain)
         hi = period_start(pl.lit(last_day, dtype=pl.Date), grain)
-    else:
-        lo = period_start(pl.col("opened_at").min(), grain)
-        hi = period_start(
-            pl.max_horizontal(pl.col("opened_at").max(), pl.col("resolved_at").max()), grain
-        )
-    opened = period_start("opened_at", grain)
-    before_resolved = shift_period(period_start("resolved_at", grain), grain, -1)
-    last_open = pl.when(pl.col("resolved_at").is_null()).then(hi).otherwise(before_resolved)
-    return (
-        tickets.select("client_id", "opened_at", "resolved_at")
+    else:  # period starts keep the order of instants: the span of the cells is the tickets'
+        lo = pl.col("_opened").min()
+        hi = pl.max_horizontal(pl.col("_opened").max(), pl.col("_resolved").max())
+    before_resolved = shift_period(pl.col("_resolved"), grain, -1)
+    last_open = (
+        pl.when(pl.col("_resolved").is_null()).then(pl.col("_hi")).otherwise(before_resolved)
+    )
+    spans = (
+        cells.with_columns(_lo=lo, _hi=hi)
         .with_columns(
-            _first=pl.max_horizontal(opened, lo),
-            _last=pl.min_horizontal(last_open, hi),
+            _first=pl.max_horizontal(pl.col("_opened"), pl.col("_lo")),
+            _last=pl.min_horizontal(last_open, pl.col("_hi")),
         )
+        .filter(pl.col("_first") <= pl.col("_last"))
+        .cache()  # read twice: for the openings and for the resolutions
+    )
+    opens = spans.select("client_id", "_hi", _period=pl.col("_first"), _change=pl.col("_n"))
+    closes = spans.filter(pl.col("_last") < pl.col("_hi")).select(
+        "client_id",
+        "_hi",
+        _period=shift_period(pl.col("_last"), grain, 1),
+        _change=-pl.col("_n"),
+    )
+    return (
+        pl.concat([opens, closes], how="vertical")
+        .group_by("client_id", "_period")
+        .agg(pl.col("_change").sum(), pl.col("_hi").first())
+        .with_columns(
+            _open=pl.col("_change").cum_sum().over("client_id", order_by="_period"),
+            _until=pl.coalesce(
+                shift_period(
+                    pl.col("_period").shift(-1).over("client_id", order_by="_period"), grain, -1
+                ),
+                pl.col("_hi"),
+            ),
+        )
+        .filter(pl.col("_open") > 0)
         .select(
-            "client_id",
-            _period=period_range(pl.col("_first"), pl.col("_last"), grain),
+            "client_id", "_open", _period=period_range(pl.col("_period"), pl.col("_until"), grain)
         )
         .explode("_period")
-        .filter(pl.col("_period").is_not_null())
     )
 
 
@@ -478,11 +510,17 @@ def backlog_open(ctx: MetricContext, tickets: pl.LazyFrame) -> pl.LazyFrame:
     A state metric: a ticket opened in January and resolved in April is in the backlog
     of January, February and March. Periods or clients with nothing open emit no row.
     """
-    return count_rows(
+    from cxpipe.metrics.aggregate import summarise_additive
+
+    n = pl.col("_n")
+    return summarise_additive(
         _open_at_period_ends(ctx, tickets),
         metric="backlog_open",
         at="_period",
         grain=ctx.grain,
+        sums={"_n": pl.col("_open").sum()},
+        value=n,
+        sample_size=n,
     )
 
 
