@@ -142,6 +142,7 @@ def cxpipe_run(
     output: str | None = None,
     extract_retries: int = EXTRACT_RETRIES,
     retry_delay_seconds: float = EXTRACT_RETRY_DELAY_SECONDS,
+    full_refresh: bool = False,
 ) -> dict[str, Any]:
     """Run a ``cxpipe.toml`` end to end; returns the run manifest.
 
@@ -149,7 +150,7 @@ def cxpipe_run(
     """
     logger = get_run_logger()
     config = load_config(config_path)
-    ctx = start_run(config, output)
+    ctx = start_run(config, output, full_refresh=full_refresh)
     extract_task = extract.with_options(
         retries=extract_retries, retry_delay_seconds=retry_delay_seconds
     )

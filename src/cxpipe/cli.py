@@ -87,6 +87,12 @@ def run(
     output: Annotated[
         str | None, typer.Option("--output", "-o", help="Output root; overrides [run].output.")
     ] = None,
+    full_refresh: Annotated[
+        bool,
+        typer.Option(
+            "--full-refresh", help="Ignore committed watermarks: read incremental sources whole."
+        ),
+    ] = False,
 ) -> None:
     """Run the pipeline a config describes and write its Parquet outputs."""
     from cxpipe.config import load_config
@@ -95,7 +101,7 @@ def run(
     with _user_errors():
         cfg = load_config(config)
         with _progress() as say:
-            result = run_pipeline(cfg, output=output, progress=say)
+            result = run_pipeline(cfg, output=output, progress=say, full_refresh=full_refresh)
     _report(result.metric_values, result.manifest, result.output_root)
 
 

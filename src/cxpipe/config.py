@@ -111,6 +111,10 @@ class SourceConfig(_Strict):
     events: EventLogFold | None = None
     expect_rows: bool = True
     """A source that yields zero rows fails the run (it usually means a broken export)."""
+    incremental: bool = False
+    """Read only what changed since the last committed watermark and merge it, by primary
+    key (latest watermark wins), into the rows earlier runs delivered. Needs an entity with
+    a watermark column (tickets, survey_responses, survey_invitations)."""
 
     @field_validator("timezone")
     @classmethod
@@ -126,6 +130,16 @@ class SourceConfig(_Strict):
                 f"one of: {', '.join(ENTITIES)}"
             )
         return value
+
+    @model_validator(mode="after")
+    def _incremental_needs_a_watermark(self) -> SourceConfig:
+        if self.incremental and ENTITIES[self.entity].watermark is None:
+            readable = [name for name, e in ENTITIES.items() if e.watermark]
+            raise ValueError(
+                f"incremental: {self.entity} has no watermark column to read incrementally "
+                f"by; incremental reads work for {', '.join(readable)}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _known_columns(self) -> SourceConfig:

@@ -79,6 +79,13 @@ def render_dictionary(registry: Registry) -> str:
         "rule, human-readable, joined by `; `) and `quarantine_details` (JSON list of "
         "`{check, column, value, message}`).",
         "",
+        "### `_entities/<entity>/source=<name>/` and `_state/watermarks.json`",
+        "",
+        "For sources with `incremental = true`: every validated row the source has "
+        "delivered so far (the entity's columns, `keep` columns and lineage), merged by "
+        "primary key with the latest watermark winning; and per source the watermark its "
+        "snapshot reaches, committed with the run's outputs.",
+        "",
         "### `_runs/<run_id>.json`",
         "",
         "The run manifest: run id, status, times, config hash, output root, grain, versions, "

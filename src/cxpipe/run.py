@@ -38,6 +38,7 @@ from cxpipe.schemas import (
     get_entity,
 )
 from cxpipe.sinks.base import RunOutputs
+from cxpipe.sinks.parquet import ParquetSink
 from cxpipe.sources.base import InputFile
 
 Progress = Callable[[str], None]
@@ -56,6 +57,19 @@ class RunContext:
     timings: dict[str, float] = field(default_factory=dict)
     metric_context: MetricContext | None = None
     """Set by :func:`compute_metrics`; the derived outputs reuse it."""
+    sink: ParquetSink | None = None
+    committed: dict[str, Any] = field(default_factory=dict)
+    """The watermarks earlier runs committed under the output root (``_state/``)."""
+    full_refresh: bool = False
+    """Ignore committed watermarks and snapshots: read every source whole."""
+
+    def since(self, source: SourceConfig) -> datetime | None:
+        """Where an incremental source resumes: its last committed watermark."""
+        if not source.incremental or self.full_refresh:
+            return None
+        committed = self.committed.get("sources", {}).get(source.name, {})
+        mark = committed.get("watermark")
+        return datetime.fromisoformat(mark) if mark else None
 
     @contextmanager
     def timed(self, stage: str) -> Iterator[None]:
@@ -97,22 +111,33 @@ class ValidatedSource:
     events_read: int
     rows_read: int
     checks: list[dict[str, Any]]
+    since: datetime | None = None
+    snapshot: pl.DataFrame | None = None
+    """For an incremental source: every row delivered so far, this run's changes merged in."""
+
+    @property
+    def rows(self) -> pl.DataFrame:
+        """What the metrics read: the snapshot of an incremental source, else this run's rows."""
+        return self.snapshot if self.snapshot is not None else self.kept
 
     @property
     def watermark(self) -> datetime | None:
         column = ENTITIES[self.entity].watermark
-        if column is None or self.kept.height == 0:
+        if column is None or self.rows.height == 0:
             return None
-        value = self.kept.get_column(column).max()
+        value = self.rows.get_column(column).max()
         return value if isinstance(value, datetime) else None
 
     def accounting(self) -> dict[str, int]:
-        return {
+        counts = {
             "events_read": self.events_read,
             "rows_read": self.rows_read,
             "rows_kept": self.kept.height,
             "rows_quarantined": self.quarantined.height,
         }
+        if self.snapshot is not None:
+            counts["rows_in_snapshot"] = self.snapshot.height
+        return counts
 
 
 @dataclass
@@ -130,17 +155,26 @@ def new_run_id(now: datetime) -> str:
     return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
 
 
-def start_run(config: CxpipeConfig, output: str | None = None) -> RunContext:
-    """Load plugins, fill the registry and tell plugins a run begins."""
+def start_run(
+    config: CxpipeConfig, output: str | None = None, *, full_refresh: bool = False
+) -> RunContext:
+    """Load plugins, fill the registry, read the committed watermarks and tell plugins a
+    run begins."""
     now = datetime.now(UTC)
     pm = get_plugin_manager(plugins_dir=config.plugins_path)
+    root = output or config.output_root
+    sink = ParquetSink(root)
+    incremental = any(s.incremental for s in config.enabled_sources())
     ctx = RunContext(
         run_id=new_run_id(now),
         config=config,
-        output_root=output or config.output_root,
+        output_root=root,
         plugin_manager=pm,
         registry=build_registry(pm),
         started_at=now,
+        sink=sink,
+        committed=sink.read_state() if incremental and not full_refresh else {},
+        full_refresh=full_refresh,
     )
     pm.hook.cxpipe_before_run(run=ctx)
     return ctx
@@ -152,7 +186,7 @@ def extract_source(ctx: RunContext, source_config: SourceConfig) -> ConformedSou
     source_cls = ctx.registry.source(source_config.kind)
     with ctx.timed(f"extract:{source_config.name}"):
         source = source_cls(source_config, resolve_path=ctx.config.resolve)
-        extract = source.extract()
+        extract = source.extract(ctx.since(source_config))
         try:
             frame = conform(extract.frame, source_config, entity).collect()
         except ConformError as exc:
@@ -197,10 +231,36 @@ def validate_source(ctx: RunContext, conformed: ConformedSource) -> ValidatedSou
         events_read=conformed.events_read,
         rows_read=conformed.rows_read,
         checks=[asdict(check) for check in outcome.checks],
+        since=ctx.since(conformed.config),
     )
     if validated.rows_read != validated.kept.height + validated.quarantined.height:
         raise AssertionError(f"row accounting broke for source {validated.name!r}")
+    if conformed.config.incremental:
+        validated.snapshot = merge_snapshot(ctx, entity, conformed.config.name, validated.kept)
     return validated
+
+
+def merge_snapshot(
+    ctx: RunContext, entity: Entity, source: str, changes: pl.DataFrame
+) -> pl.DataFrame:
+    """This run's rows merged into the committed snapshot: a row whose primary key is already
+    there replaces it when its watermark is not older (a re-read ticket replaces its earlier
+    version; nothing is duplicated, and a replayed older version cannot win)."""
+    assert ctx.sink is not None
+    assert entity.watermark is not None
+    previous = None if ctx.full_refresh else ctx.sink.read_snapshot(entity.name, source)
+    if previous is None or previous.height == 0:
+        return changes
+    key = list(entity.primary_key)
+    merged = pl.concat(
+        [previous.with_columns(_cx_new=pl.lit(0)), changes.with_columns(_cx_new=pl.lit(1))],
+        how="diagonal_relaxed",
+    )
+    return (
+        merged.sort([entity.watermark, "_cx_new"], nulls_last=False)
+        .unique(subset=key, keep="last", maintain_order=True)
+        .drop("_cx_new")
+    )
 
 
 def canonical_frames(validated: list[ValidatedSource]) -> dict[str, pl.LazyFrame]:
@@ -208,7 +268,7 @@ def canonical_frames(validated: list[ValidatedSource]) -> dict[str, pl.LazyFrame
     by_entity: dict[str, list[pl.LazyFrame]] = {}
     for source in validated:
         columns = ENTITIES[source.entity].columns
-        by_entity.setdefault(source.entity, []).append(source.kept.lazy().select(columns))
+        by_entity.setdefault(source.entity, []).append(source.rows.lazy().select(columns))
     return {name: pl.concat(parts, how="vertical") for name, parts in by_entity.items()}
 
 
@@ -504,6 +564,7 @@ def build_manifest(
                 "entity": source.entity,
                 "inputs": [asdict(i) for i in source.inputs],
                 **source.accounting(),
+                "since": source.since.isoformat() if source.since else None,
                 "watermark": source.watermark.isoformat() if source.watermark else None,
                 "warnings": source.warnings,
                 "checks": source.checks,
@@ -531,7 +592,7 @@ def write_outputs(
     derived: Mapping[str, pl.DataFrame] | None = None,
 ) -> RunResult:
     """Hand the whole run to the sink, which makes it visible atomically."""
-    sink = ctx.registry.sinks["parquet"](ctx.output_root)
+    sink = ctx.sink or ParquetSink(ctx.output_root)
     quarantine = {
         (source.entity, source.name): source.quarantined
         for source in validated
@@ -550,18 +611,45 @@ def write_outputs(
                 name: (output_schemas(ctx.registry)[name], frame)
                 for name, frame in (derived or {}).items()
             },
+            snapshots={
+                (source.entity, source.name): source.snapshot
+                for source in validated
+                if source.snapshot is not None
+            },
+            state=_state_to_commit(ctx, validated),
             manifest=manifest,
         )
         paths = sink.write(outputs)
     return RunResult(ctx.run_id, ctx.output_root, metric_values, manifest, paths)
 
 
+def _state_to_commit(ctx: RunContext, validated: list[ValidatedSource]) -> dict[str, Any] | None:
+    """The committed watermarks with this run's incremental sources advanced (None when the
+    run has no incremental source, which leaves ``_state/`` as it is)."""
+    incremental = [s for s in validated if s.snapshot is not None]
+    if not incremental:
+        return None
+    sources = dict(ctx.committed.get("sources", {}))
+    for source in incremental:
+        mark = source.watermark
+        sources[source.name] = {
+            "entity": source.entity,
+            "watermark": mark.isoformat() if mark else None,
+            "run_id": ctx.run_id,
+        }
+    return {"version": 1, "sources": sources}
+
+
 def run_pipeline(
-    config: CxpipeConfig, *, output: str | None = None, progress: Progress | None = None
+    config: CxpipeConfig,
+    *,
+    output: str | None = None,
+    progress: Progress | None = None,
+    full_refresh: bool = False,
 ) -> RunResult:
     """Run every enabled source through to Parquet. Raises :class:`CxpipeError` on bad input."""
     say = progress or (lambda _message: None)
-    ctx = start_run(config, output)
+    ctx = start_run(config, output, full_refresh=full_refresh)
     try:
         validated = []
         for source_config in config.enabled_sources():

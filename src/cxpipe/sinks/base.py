@@ -27,6 +27,12 @@ class RunOutputs:
     tables: dict[str, tuple[pa.Schema, pl.DataFrame]] = field(default_factory=dict)
     """Derived outputs by name (``signals``, ``action_plan``, detail tables) with their
     documented Arrow schema; each is written whole, replacing the previous run's."""
+    snapshots: dict[tuple[str, str], pl.DataFrame] = field(default_factory=dict)
+    """(entity, source) → every row an incremental source has delivered so far (merged by
+    primary key, latest watermark wins); the next run merges its changes into it."""
+    state: dict[str, Any] | None = None
+    """The watermarks to commit with this run (``_state/watermarks.json``); None keeps the
+    committed ones."""
     manifest: dict[str, Any] = field(default_factory=dict)
 
 

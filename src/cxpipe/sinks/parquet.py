@@ -7,6 +7,8 @@ Layout under the output root::
     dim_client/part-0.parquet                     clients
     signals/part-0.parquet, action_plan/part-0.parquet, <detail table>/part-0.parquet
     quarantine/<entity>/source=<name>/part-0.parquet
+    _entities/<entity>/source=<name>/part-0.parquet  snapshots of incremental sources
+    _state/watermarks.json                        their committed watermarks
     _runs/<run_id>.json                           the run manifest (written last)
 
 Atomicity: every file is first written under a hidden name (readers skip names starting
@@ -41,6 +43,8 @@ ROW_GROUP_SIZE = 256 * 1024
 that statistics stay cheap."""
 
 JOURNAL_SUFFIX = ".publish.json"
+STATE_FILE = "_state/watermarks.json"
+"""Per incremental source: the watermark its committed snapshot reaches."""
 
 
 def period_key(start: pl.Expr, grain: str) -> pl.Expr:
@@ -90,6 +94,9 @@ class ParquetSink(Sink):
         try:
             for relative, table in self._tables(outputs):
                 staged.append(self._stage(relative, table, outputs.run_id))
+            if outputs.state is not None:
+                state = json.dumps(outputs.state, indent=2, default=str).encode()
+                staged.append(self._stage_bytes(STATE_FILE, state, outputs.run_id))
             manifest = _Staged(
                 self.path("_runs", f".{outputs.run_id}.json.tmp"),
                 self.path("_runs", f"{outputs.run_id}.json"),
@@ -181,6 +188,9 @@ class ParquetSink(Sink):
         tables.append(("dim_client/part-0.parquet", _arrow(outputs.dim_client, DIM_CLIENT)))
         for name, (schema, frame) in sorted(outputs.tables.items()):
             tables.append((f"{name}/part-0.parquet", _arrow(frame, schema)))
+        for (entity, source), rows in sorted(outputs.snapshots.items()):
+            relative = f"_entities/{entity}/source={source}/part-0.parquet"
+            tables.append((relative, _plain_arrow(rows)))
         for (entity, source), rows in outputs.quarantine.items():
             tables.append(
                 (f"quarantine/{entity}/source={source}/part-0.parquet", _quarantine_arrow(rows))
@@ -204,6 +214,41 @@ class ParquetSink(Sink):
         except (OSError, pa.ArrowException) as exc:
             raise OutputError(f"writing {final} failed: {exc}") from exc
         return _Staged(staged, final)
+
+    def _stage_bytes(self, relative: str, data: bytes, run_id: str) -> _Staged:
+        final = self.path(relative)
+        folder, name = posixpath.split(final)
+        staged = posixpath.join(folder, f".{name}.{run_id}.tmp")
+        try:
+            self._write_bytes(staged, data)
+        except OSError as exc:
+            raise OutputError(f"writing {final} failed: {exc}") from exc
+        return _Staged(staged, final)
+
+    # -- reading back what earlier runs committed ----------------------------------------------
+
+    def read_state(self) -> dict[str, Any]:
+        """The committed watermarks (empty before the first incremental run)."""
+        self.recover()
+        path = self.path(STATE_FILE)
+        if self.fs.get_file_info(path).type != pafs.FileType.File:
+            return {}
+        with self.fs.open_input_stream(path) as handle:
+            state: dict[str, Any] = json.loads(handle.read())
+        return state
+
+    def read_snapshot(self, entity: str, source: str) -> pl.DataFrame | None:
+        """The committed snapshot of an incremental source, or None before its first run."""
+        path = self.path("_entities", entity, f"source={source}", "part-0.parquet")
+        if self.fs.get_file_info(path).type != pafs.FileType.File:
+            return None
+        try:
+            with self.fs.open_input_file(path) as handle:
+                frame = pl.from_arrow(pq.read_table(handle))
+        except (OSError, pa.ArrowException) as exc:
+            raise OutputError(f"cannot read the snapshot {path}: {exc}") from exc
+        assert isinstance(frame, pl.DataFrame)
+        return frame
 
     def _write_bytes(self, path: str, data: bytes) -> None:
         self.fs.create_dir(posixpath.dirname(path), recursive=True)
@@ -243,7 +288,13 @@ def _quarantine_arrow(frame: pl.DataFrame) -> pa.Table:
                 pl.lit("]"),
             )
         ).drop("quarantine_reasons")
-    table = flat.to_arrow()
+    return _plain_arrow(flat)
+
+
+def _plain_arrow(frame: pl.DataFrame) -> pa.Table:
+    """Arrow with plain ``string`` columns (polars writes large/view strings), which every BI
+    reader accepts."""
+    table = frame.to_arrow()
     fields: list[Any] = []
     for f in table.schema:
         if pa.types.is_large_string(f.type) or pa.types.is_string_view(f.type):
