@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import polars as pl
@@ -15,8 +16,13 @@ from cxpipe.plugins import build_registry, describe_plugins, get_plugin_manager
 from cxpipe.registry import Registry
 
 
+def _other_plugins() -> list[str]:
+    """Installed plugins besides the built-ins (cxpipe-sql…), blocked to test builtin alone."""
+    return [ep.name for ep in entry_points(group="cxpipe") if ep.name != "builtin"]
+
+
 def test_builtin_registers_through_the_hooks() -> None:
-    registry = build_registry(get_plugin_manager())
+    registry = build_registry(get_plugin_manager(block=_other_plugins()))
     assert "file" in registry.sources
     assert "parquet" in registry.sinks
     assert {"ticket_volume", "nps", "client_experience_rating"} <= set(registry.metrics)
@@ -26,7 +32,7 @@ def test_builtin_registers_through_the_hooks() -> None:
 
 def test_blocking_builtin_leaves_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CXPIPE_DISABLED_PLUGINS", "builtin")
-    registry = build_registry(get_plugin_manager())
+    registry = build_registry(get_plugin_manager(block=_other_plugins()))
     assert registry.sources == {}
     assert registry.metrics == {}
 

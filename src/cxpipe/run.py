@@ -10,7 +10,7 @@ from __future__ import annotations
 import platform
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime
@@ -156,12 +156,17 @@ def new_run_id(now: datetime) -> str:
 
 
 def start_run(
-    config: CxpipeConfig, output: str | None = None, *, full_refresh: bool = False
+    config: CxpipeConfig,
+    output: str | None = None,
+    *,
+    full_refresh: bool = False,
+    extra_plugins: Iterable[tuple[str, object]] = (),
 ) -> RunContext:
     """Load plugins, fill the registry, read the committed watermarks and tell plugins a
-    run begins."""
+    run begins. ``extra_plugins`` (name, plugin) are registered for this run only, as if
+    installed: how tests and embedding applications add plugins without packaging them."""
     now = datetime.now(UTC)
-    pm = get_plugin_manager(plugins_dir=config.plugins_path)
+    pm = get_plugin_manager(plugins_dir=config.plugins_path, extra_plugins=extra_plugins)
     root = output or config.output_root
     sink = ParquetSink(root)
     incremental = any(s.incremental for s in config.enabled_sources())
@@ -646,10 +651,11 @@ def run_pipeline(
     output: str | None = None,
     progress: Progress | None = None,
     full_refresh: bool = False,
+    extra_plugins: Iterable[tuple[str, object]] = (),
 ) -> RunResult:
     """Run every enabled source through to Parquet. Raises :class:`CxpipeError` on bad input."""
     say = progress or (lambda _message: None)
-    ctx = start_run(config, output, full_refresh=full_refresh)
+    ctx = start_run(config, output, full_refresh=full_refresh, extra_plugins=extra_plugins)
     try:
         validated = []
         for source_config in config.enabled_sources():

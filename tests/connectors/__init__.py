@@ -1,0 +1,1 @@
+"""Connector plugins (``plugins/cxpipe-*``) tested inside cxpipe, against local servers."""
