@@ -484,7 +484,10 @@ def load_secret_block(name: str) -> str:
 
 
 @dataclass(frozen=True)
-class _Credentials:
+class Credentials:
+    """What :meth:`HttpSource.load_credentials` returns: headers or an httpx auth to send,
+    the secret values to scrub from every message, and their origin for a 401's hint."""
+
     headers: dict[str, str] = field(default_factory=dict)
     auth: httpx.Auth | None = None
     secrets: tuple[str, ...] = ()
@@ -534,7 +537,7 @@ class HttpSource(Source):
     def __init__(self, config: SourceConfig, *, resolve_path: Any = None) -> None:
         super().__init__(config, resolve_path=resolve_path)
         self._client: httpx.Client | None = None
-        self._credentials: _Credentials | None = None
+        self._credentials: Credentials | None = None
         self._last_request: float | None = None
         self._random = random.Random()
         self.retried: Counter[str] = Counter()
@@ -621,7 +624,7 @@ class HttpSource(Source):
             body = self._request(
                 "GET", current.path, current.params, where=where, from_origin=current.from_origin
             )
-            rows = self._page_records(body, key, where)
+            rows = self.page_records(body, key, where)
             digest = hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()
             if rows and digest == previous:
                 raise self._error(
@@ -654,7 +657,9 @@ class HttpSource(Source):
             current = following
             number += 1
 
-    def _page_records(self, body: dict[str, Any], key: str, where: str) -> list[dict[str, Any]]:
+    def page_records(self, body: dict[str, Any], key: str, where: str) -> list[dict[str, Any]]:
+        """The records under ``key`` (a dotted path) of one page, checked to be a list of
+        objects; override to read an API that spreads records over several keys."""
         rows = dig(body, key)
         if rows is _MISSING:
             found = ", ".join(repr(k) for k in list(body)[:10]) or "none"
@@ -829,7 +834,7 @@ class HttpSource(Source):
 
     def _status_error(self, response: httpx.Response, where: str) -> SourceError:
         status = response.status_code
-        origin = (self._credentials or _Credentials()).origin
+        origin = (self._credentials or Credentials()).origin
         if status == 401:
             hint = (
                 f"check the credentials in {origin}"
@@ -879,12 +884,14 @@ class HttpSource(Source):
             self._client.close()
             self._client = None
 
-    def _auth(self) -> _Credentials:
+    def _auth(self) -> Credentials:
         if self._credentials is None:
-            self._credentials = self._load_credentials()
+            self._credentials = self.load_credentials()
         return self._credentials
 
-    def _env(self, option: str, variable: str) -> str:
+    def env(self, option: str, variable: str) -> str:
+        """The value of the environment variable an option names (a ConfigError naming
+        both when it is unset); for connectors with their own kind of credentials."""
         value = os.environ.get(variable, "")
         if not value:
             raise ConfigError(
@@ -893,19 +900,22 @@ class HttpSource(Source):
             )
         return value
 
-    def _load_credentials(self) -> _Credentials:
+    def load_credentials(self) -> Credentials:
+        """Read the credentials once, at the first request. Override for an API with its own
+        scheme (Zendesk's ``{email}/token``); list every secret in ``secrets`` so messages
+        never show it."""
         options = self.options
         if options.username_env and options.password_env:
-            username = self._env("username_env", options.username_env)
-            password = self._env("password_env", options.password_env)
+            username = self.env("username_env", options.username_env)
+            password = self.env("password_env", options.password_env)
             encoded = base64.b64encode(f"{username}:{password}".encode()).decode()
-            return _Credentials(
+            return Credentials(
                 auth=httpx.BasicAuth(username, password),
                 secrets=(password, encoded),
                 origin=f"{options.username_env} and {options.password_env}",
             )
         if options.token_env:
-            token = self._env("token_env", options.token_env)
+            token = self.env("token_env", options.token_env)
             origin = options.token_env
         elif options.token_secret_block:
             origin = f"the Prefect Secret block {options.token_secret_block!r}"
@@ -917,9 +927,9 @@ class HttpSource(Source):
                     f"{type(exc).__name__}: {exc}"
                 ) from None
         else:
-            return _Credentials()
+            return Credentials()
         value = f"{options.token_prefix} {token}" if options.token_prefix else token
-        return _Credentials(
+        return Credentials(
             headers={options.token_header: value}, secrets=(token, value), origin=origin
         )
 
