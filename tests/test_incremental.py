@@ -229,3 +229,13 @@ def test_non_incremental_sources_leave_no_state(tmp_path: Path) -> None:
     run_pipeline(_config(tmp_path, "export-1.csv", incremental=False))
     assert not (tmp_path / "out" / "_state").exists()
     assert not (tmp_path / "out" / "_entities").exists()
+
+
+def test_an_incremental_read_with_no_changes_is_not_an_empty_export(tmp_path: Path) -> None:
+    _export(tmp_path, "export-1.csv", FIRST)
+    run_pipeline(_config(tmp_path, "export-1.csv"))
+    (tmp_path / "nothing-new.csv").write_text(HEADER)
+    quiet = run_pipeline(_config(tmp_path, "nothing-new.csv"))  # expect_rows is true
+    source = _source(quiet)
+    assert (source["rows_read"], source["rows_in_snapshot"]) == (0, 3)
+    assert _snapshot(tmp_path)["ticket_id"].to_list() == ["T1", "T2", "T3"]

@@ -110,7 +110,8 @@ class SourceConfig(_Strict):
     """Numbers are written ``1.234,5``: ``.`` groups thousands and ``,`` is the decimal mark."""
     events: EventLogFold | None = None
     expect_rows: bool = True
-    """A source that yields zero rows fails the run (it usually means a broken export)."""
+    """A full read that yields zero rows fails the run (it usually means a broken export);
+    an incremental read that finds nothing changed does not."""
     incremental: bool = False
     """Read only what changed since the last committed watermark and merge it, by primary
     key (latest watermark wins), into the rows earlier runs delivered. Needs an entity with

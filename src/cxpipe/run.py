@@ -199,7 +199,9 @@ def extract_source(ctx: RunContext, source_config: SourceConfig) -> ConformedSou
             raise ConformError(f"{exc} (reading {files})") from exc
         except pl.exceptions.PolarsError as exc:
             raise SourceError(source.explain(exc)) from exc
-    if frame.height == 0 and source_config.expect_rows:
+    # An incremental read that finds nothing changed is normal; a full read that finds
+    # nothing usually means a broken export.
+    if frame.height == 0 and source_config.expect_rows and ctx.since(source_config) is None:
         files = ", ".join(i.path for i in extract.inputs) or "no input"
         raise ValidationFailed(
             f"source {source_config.name!r} ({entity.name}) returned no rows from {files}; "
@@ -220,7 +222,9 @@ def validate_source(ctx: RunContext, conformed: ConformedSource) -> ValidatedSou
     from cxpipe.validation import default_expectations, validate_with_duplicates
 
     entity = conformed.entity
-    suite = default_expectations(entity)
+    source = conformed.config
+    expect_rows = source.expect_rows and ctx.since(source) is None
+    suite = default_expectations(entity, expect_rows=expect_rows)
     ctx.plugin_manager.hook.cxpipe_add_expectations(entity=entity.name, suite=suite)
     with ctx.timed(f"validate:{conformed.config.name}"):
         outcome = validate_with_duplicates(

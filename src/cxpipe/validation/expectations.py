@@ -293,15 +293,17 @@ class ExpectationSet:
         )
 
 
-def default_expectations(entity: Entity) -> ExpectationSet:
+def default_expectations(entity: Entity, *, expect_rows: bool = True) -> ExpectationSet:
     """The rules the canonical schema implies, before any plugin adds its own.
 
     Every canonical column exists; required columns are not null; labelled columns hold only
     their labels; ranged columns stay in range; ordered timestamps do not run backwards; the
-    primary key is unique; and the source delivered at least one row.
+    primary key is unique; and, with ``expect_rows`` (a full read of a source whose config
+    expects rows), the source delivered at least one row.
     """
     suite = ExpectationSet(entity.name)
-    suite.row_count_between(min=1)
+    if expect_rows:
+        suite.row_count_between(min=1)
     for column in entity.columns:
         suite.column_exists(column)
     for column in entity.required:
