@@ -674,5 +674,5 @@ def test_a_source_must_declare_its_endpoint(httpserver: HTTPServer) -> None:
     config = SourceConfig(
         name="b", kind="bare", entity="tickets", options={"base_url": httpserver.url_for("/")}
     )
-    with pytest.raises(NotImplementedError, match="must set `path` and `records_key`"):
+    with pytest.raises(TypeError, match="must set `path` and `records_key`"):
         Bare(config).extract()

@@ -551,7 +551,7 @@ class HttpSource(Source):
 
     def extract(self, since: datetime | None = None) -> Extract:
         if not self.path or not self.records_key:
-            raise NotImplementedError(
+            raise TypeError(
                 f"{type(self).__qualname__} must set `path` and `records_key`, or override "
                 f"extract()"
             )
