@@ -116,6 +116,27 @@ def _more(body: Mapping[str, Any], has_more_path: str | None, done_path: str | N
     return True
 
 
+def _next_value(
+    body: Mapping[str, Any],
+    path: str,
+    has_more_path: str | None,
+    done_path: str | None,
+    what: str,
+) -> tuple[Any, bool | None] | None:
+    """The value at ``path`` that leads to the next page, with what the flags said; ``None``
+    when the stream has ended. Flags promising more pages without that value are an error
+    (``what`` names the value in it), not a silent end."""
+    more = _more(body, has_more_path, done_path)
+    if more is False:
+        return None
+    value = dig(body, path)
+    if value is _MISSING or value is None or value == "":
+        if more:
+            raise PaginationError(f"the response says there are more pages but has no {what}")
+        return None
+    return value, more
+
+
 def _count(body: Mapping[str, Any], path: str) -> int:
     value = dig(body, path)
     if value is _MISSING:
@@ -259,17 +280,16 @@ class CursorPaginator(Paginator):
         records: list[dict[str, Any]],
         page_size: int,
     ) -> PageRequest | None:
-        more = _more(body, self.has_more_path, self.done_path)
-        if more is False:
+        found = _next_value(
+            body,
+            self.cursor_path,
+            self.has_more_path,
+            self.done_path,
+            f"cursor at {self.cursor_path!r}",
+        )
+        if found is None:
             return None
-        cursor = dig(body, self.cursor_path)
-        if cursor is _MISSING or cursor is None or cursor == "":
-            if more:
-                raise PaginationError(
-                    f"the response says there are more pages but has no cursor at "
-                    f"{self.cursor_path!r}"
-                )
-            return None
+        cursor, more = found
         if more is None and not records:
             return None
         query: dict[str, Any] = dict(current.params) if self.keep_params else {}
@@ -303,16 +323,12 @@ class NextUrlPaginator(Paginator):
         records: list[dict[str, Any]],
         page_size: int,
     ) -> PageRequest | None:
-        more = _more(body, self.has_more_path, self.done_path)
-        if more is False:
+        found = _next_value(
+            body, self.next_path, self.has_more_path, self.done_path, repr(self.next_path)
+        )
+        if found is None:
             return None
-        value = dig(body, self.next_path)
-        if value is _MISSING or value is None or value == "":
-            if more:
-                raise PaginationError(
-                    f"the response says there are more pages but has no {self.next_path!r}"
-                )
-            return None
+        value, _more_pages = found
         if not isinstance(value, str):
             raise PaginationError(f"{self.next_path!r} is {_short(value)}, expected a string")
         if value.startswith(("http://", "https://")):
