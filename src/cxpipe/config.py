@@ -163,6 +163,18 @@ class SourceConfig(_Strict):
             return None
         return ColumnSpec(column=spec) if isinstance(spec, str) else spec
 
+    def source_columns(self) -> list[str]:
+        """The source columns this config reads (mapped, added as days, or kept), each
+        once: what a source that builds its own frame must provide even when it read
+        nothing."""
+        names: list[str] = []
+        for canonical in self.columns:
+            spec = self.column_spec(canonical)
+            if spec is not None:
+                names += [c for c in (spec.column, spec.plus_days) if c]
+        names += [keep.column for keep in self.keep_specs()]
+        return list(dict.fromkeys(names))
+
 
 class SlaTarget(_Strict):
     respond_hours: float | None = None

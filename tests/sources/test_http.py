@@ -7,6 +7,7 @@ document it. Waits are kept to milliseconds through the options, except one real
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import socket
@@ -15,10 +16,12 @@ import sys
 import time
 import tomllib
 import types
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import polars as pl
 import pytest
@@ -28,11 +31,14 @@ from werkzeug import Request, Response
 from cxpipe.config import SourceConfig
 from cxpipe.errors import ConfigError, SourceError
 from cxpipe.sources.http import (
+    EMPTY_HEADERS,
     CursorPaginator,
+    HttpOptions,
     HttpSource,
     NextUrlPaginator,
     OffsetPaginator,
     PagePaginator,
+    PageRequest,
     Paginator,
     flatten_record,
     retry_after_seconds,
@@ -461,8 +467,8 @@ def test_a_page_without_the_records_key(httpserver: HTTPServer) -> None:
     )
     message = fail(make(httpserver, PagePaginator(), page_size=1))
     assert message == (
-        "source 'desk' (test.tickets): page 3 of GET /api/v2/tickets: expected key 'tickets'; "
-        "the response has keys 'results', 'count'"
+        "source 'desk' (test.tickets): page 3 of GET /api/v2/tickets: expected a list of "
+        "records under 'tickets'; the response has keys 'results', 'count'"
     )
 
 
@@ -629,7 +635,7 @@ def test_flatten_record_keeps_values_as_text() -> None:
 
 def test_the_documented_connector_runs(httpserver: HTTPServer) -> None:
     text = DOCS.read_text(encoding="utf-8")
-    (code,) = [b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "class " in b]
+    (code,) = [b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "@hookimpl" in b]
     (toml,) = re.findall(r"```toml\n(.*?)```", text, re.S)
     module = types.ModuleType("docs_http_connector")
     exec(compile(code, "docs/http-sources.md", "exec"), module.__dict__)
@@ -676,3 +682,164 @@ def test_a_source_must_declare_its_endpoint(httpserver: HTTPServer) -> None:
     )
     with pytest.raises(TypeError, match="must set `path` and `records_key`"):
         Bare(config).extract()
+
+
+# ------------------------------------------------------------------------- the public API
+# What connectors build on instead of the base's private members.
+
+
+def _mapped(server: HTTPServer, **table: Any) -> HttpSource:
+    """A ``Tickets`` source whose config maps source columns (``table`` extends it)."""
+    config = SourceConfig.model_validate(
+        {
+            "name": "desk",
+            "kind": "test.tickets",
+            "entity": "tickets",
+            "options": {"base_url": server.url_for("/"), "token_env": "CX_TEST_TOKEN", **FAST},
+            "columns": {"ticket_id": "id", "client_id": "org.name", "priority": "prio"},
+            "keep": ["channel"],
+            **table,
+        }
+    )
+    return Tickets(config)
+
+
+def test_an_empty_read_has_the_mapped_columns_a_typo_stays_missing(httpserver: HTTPServer) -> None:
+    httpserver.expect_oneshot_request("/api/v2/tickets").respond_with_json({"tickets": []})
+    empty = _mapped(httpserver).extract().frame.collect()
+    assert empty.height == 0
+    assert set(empty.columns) == {"id", "org.name", "prio", "channel", "_cx_file", "_cx_row"}
+    # with records: a null parent object ("org": null) adds its mapped child, null; a column
+    # the records simply lack (a typo for "priority") stays missing, so conform names it
+    records = [{"id": 1, "org": None, "priority": "p1", "channel": "web"}]
+    httpserver.expect_oneshot_request("/api/v2/tickets").respond_with_json({"tickets": records})
+    frame = _mapped(httpserver).extract().frame.collect()
+    assert frame["org.name"].to_list() == [None]
+    assert "prio" not in frame.columns
+
+
+def test_post_paging_sends_the_paginator_parameters_in_the_body(httpserver: HTTPServer) -> None:
+    seen: list[dict[str, Any]] = []
+
+    def search(request: Request) -> Response:
+        body = request.get_json()
+        seen.append(body)
+        token = body.get("nextPageToken")
+        page = {None: ([{"key": "A-1"}], "t2"), "t2": ([{"key": "A-2"}], None)}[token]
+        answer: dict[str, Any] = {"issues": page[0], "isLast": page[1] is None}
+        if page[1]:
+            answer["nextPageToken"] = page[1]
+        return Response(json.dumps(answer), content_type="application/json")
+
+    httpserver.expect_request("/rest/api/3/search/jql", method="POST").respond_with_handler(search)
+    source = make(httpserver, path="/rest/api/3/search/jql", records_key="issues")
+    pages = list(
+        source.records(
+            "/rest/api/3/search/jql",
+            {"jql": "project = A", "maxResults": 1},
+            paginator=NextUrlPaginator("nextPageToken", done_path="isLast"),
+            method="POST",
+        )
+    )
+    assert [[r["key"] for r in page] for page in pages] == [["A-1"], ["A-2"]]
+    assert seen == [
+        {"jql": "project = A", "maxResults": 1},
+        {"jql": "project = A", "maxResults": 1, "nextPageToken": "t2"},
+    ]
+    assert all(not r.query_string for r, _ in httpserver.log)  # nothing in the query string
+    with pytest.raises(ValueError, match="GET or POST"):
+        next(source.records("/x", method="DELETE"))
+
+
+@dataclass(frozen=True)
+class _TotalInHeader(Paginator):
+    """Pages by ``X-Total-Count``, as ServiceNow's Table API does."""
+
+    def first(self, path: str, params: Mapping[str, Any], page_size: int) -> PageRequest:
+        return PageRequest(path, {**params, "offset": 0}, "offset 0")
+
+    def next(
+        self,
+        current: PageRequest,
+        body: Mapping[str, Any],
+        records: list[dict[str, Any]],
+        page_size: int,
+        *,
+        headers: Mapping[str, str] = EMPTY_HEADERS,
+    ) -> PageRequest | None:
+        offset = int(current.params["offset"]) + page_size
+        if offset >= int(headers["x-total-count"]):
+            return None
+        return PageRequest(current.path, {"offset": offset}, f"offset {offset}")
+
+
+def test_paginators_see_the_response_headers_and_the_last_response_is_public(
+    httpserver: HTTPServer,
+) -> None:
+    for offset in (0, 1, 2):
+        httpserver.expect_oneshot_request(
+            "/api/v2/tickets", query_string={"offset": str(offset)}
+        ).respond_with_json(
+            {"tickets": [{"id": offset}]},
+            headers={"X-Total-Count": "3", "Date": f"Mon, 23 Nov 2026 10:00:0{offset} GMT"},
+        )
+    source = make(httpserver, _TotalInHeader(), page_size=1)
+    assert rows(source)["id"].to_list() == ["0", "1", "2"]
+    assert source.last_response is not None
+    assert source.last_response.headers["date"].endswith("10:00:02 GMT")
+
+
+def test_get_if_exists_reads_a_404_as_absent_and_still_fails_on_other_errors(
+    httpserver: HTTPServer,
+) -> None:
+    path = "/rest/servicedeskapi/request/{key}/feedback"
+    httpserver.expect_request(path.format(key="SD-1")).respond_with_json({"rating": 5})
+    httpserver.expect_request(path.format(key="SD-2")).respond_with_json(
+        {"errorMessage": "No feedback"}, status=404
+    )
+    httpserver.expect_request(path.format(key="SD-3")).respond_with_json({}, status=403)
+    source = make(httpserver)
+    assert source.get_if_exists(path.format(key="SD-1")) == {"rating": 5}
+    assert source.get_if_exists(path.format(key="SD-2")) is None
+    with pytest.raises(SourceError, match="feedback of SD-3: HTTP 403 Forbidden"):
+        source.get_if_exists(path.format(key="SD-3"), where="feedback of SD-3")
+    with pytest.raises(SourceError, match=r"GET .*SD-2/feedback: HTTP 404 Not Found"):
+        source.request(path.format(key="SD-2"))  # where 404 is a wrong URL
+
+
+class _OwnAuthOptions(HttpOptions):
+    api_key_env: str | None = None
+    account_env: str | None = None
+    auth_kinds: ClassVar[tuple[tuple[str, ...], ...]] = (
+        ("api_key_env", "account_env"),
+        *HttpOptions.auth_kinds,
+    )
+    auth_required: ClassVar[bool] = True
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"api_key_env": "K"}, "api_key_env and account_env go together"),
+        ({"username_env": "U"}, "username_env and password_env go together"),
+        (
+            {"api_key_env": "K", "account_env": "A", "token_env": "T"},
+            "set only one of api_key_env with account_env, token_env, token_secret_block, or "
+            "username_env with password_env",
+        ),
+        ({}, "this API needs credentials: set api_key_env with account_env, token_env"),
+    ],
+)
+def test_a_connector_declares_its_own_kind_of_credentials(
+    given: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        _OwnAuthOptions.model_validate({"base_url": "https://x.example.com", **given})
+    accepted = {"base_url": "https://x.example.com", "api_key_env": "K", "account_env": "A"}
+    assert _OwnAuthOptions.model_validate(accepted).api_key_env == "K"
+    # the base's own kinds still exclude each other, and none is needed there
+    with pytest.raises(ValueError, match="set only one of token_env, token_secret_block"):
+        HttpOptions.model_validate(
+            {"base_url": "https://x.example.com", "token_env": "T", "token_secret_block": "b"}
+        )
+    assert HttpOptions.model_validate({"base_url": "https://x.example.com"}).token_env is None

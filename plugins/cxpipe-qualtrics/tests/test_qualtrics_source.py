@@ -28,7 +28,7 @@ from pytest_httpserver import HTTPServer
 
 from cxpipe.config import SourceConfig
 from cxpipe.errors import ConfigError, SourceError
-from cxpipe.testing import SourceContract, get_source_test_class
+from cxpipe.testing import get_source_test_class
 
 PLUGIN = Path(__file__).resolve().parents[1]
 EXAMPLE = PLUGIN / "example.cxpipe.toml"
@@ -75,14 +75,6 @@ def fake(httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> FakeQualtri
 
 # --- cxpipe's contract kit --------------------------------------------------------------------
 
-# The kit's class, subclassed to give the config a fixture (the local server's URL):
-# its settings are reused on SourceContract, a base mypy can see.
-_CONTRACT = get_source_test_class(
-    QualtricsResponses,
-    config=lambda _folder: example_table(),  # replaced by cxpipe_source_config below
-    since=datetime(2024, 2, 1, tzinfo=UTC),
-).cxpipe
-
 
 @pytest.fixture(scope="class")
 def contract_server() -> Iterator[FakeQualtrics]:
@@ -98,17 +90,16 @@ def contract_server() -> Iterator[FakeQualtrics]:
             server.stop()
 
 
-class TestQualtricsContract(SourceContract):
-    """Every rule of the kit, with the shipped example config against the local server."""
+def contract_table(contract_server: FakeQualtrics) -> dict[str, Any]:
+    """The shipped example's table, pointed at the class's local server."""
+    table = example_table()
+    table["options"].update(base_url=contract_server.base_url, **FAST)
+    return table
 
-    cxpipe = _CONTRACT
 
-    @pytest.fixture(scope="class")
-    @classmethod
-    def cxpipe_source_config(cls, contract_server: FakeQualtrics) -> dict[str, Any]:
-        table = example_table()
-        table["options"].update(base_url=contract_server.base_url, **FAST)
-        return table
+TestQualtricsContract = get_source_test_class(
+    QualtricsResponses, config=contract_table, since=datetime(2024, 2, 1, tzinfo=UTC)
+)
 
 
 # --- options ----------------------------------------------------------------------------------

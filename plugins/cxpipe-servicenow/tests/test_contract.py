@@ -5,10 +5,10 @@ paging and the catch-up pass are exercised)."""
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from cxpipe_servicenow import ServiceNowIncidents, ServiceNowRequests, ServiceNowSurveyResults
@@ -49,22 +49,13 @@ def instance_url() -> Iterator[str]:
     server.stop()
 
 
-class _OnTheFakeInstance:
-    """Overrides the kit's ``cxpipe_source_config`` fixture: the example's table of
-    ``kind``, reading the class's fake instance."""
-
-    kind: ClassVar[str]
-
-    @pytest.fixture(scope="class")
-    @classmethod
-    def cxpipe_source_config(cls, instance_url: str) -> Mapping[str, Any]:
-        return example(cls.kind, instance_url)
-
-
 def on_the_fake_instance(source_cls: type[Source]) -> type[SourceContract]:
-    """The kit's test class for ``source_cls``, configured as in the example."""
-    base = get_source_test_class(source_cls, config=example(source_cls.kind), since=SINCE)
-    return type(base.__name__, (_OnTheFakeInstance, base), {"kind": source_cls.kind})
+    """The kit's test class for ``source_cls``, configured as in the example and reading
+    the class's fake instance."""
+    kind = source_cls.kind
+    return get_source_test_class(
+        source_cls, config=lambda instance_url: example(kind, instance_url), since=SINCE
+    )
 
 
 TestIncidentsContract = on_the_fake_instance(ServiceNowIncidents)

@@ -51,11 +51,12 @@ def example_source(kind: str) -> dict[str, Any]:
 
 
 def conformed(source: Any, since: datetime | None = None) -> pl.DataFrame:
-    """The source's rows mapped with the example config's columns for its kind."""
+    """The source's rows, read and mapped with the example config's columns for its kind
+    (and the source's own options)."""
     table = example_source(source.kind)
-    config = SourceConfig.model_validate({**table, "options": {}})
+    config = SourceConfig.model_validate({**table, "options": source.config.options})
     entity = SURVEY_RESPONSES if config.entity == "survey_responses" else TICKETS
-    return conform(source.extract(since).frame, config, entity).collect()
+    return conform(type(source)(config).extract(since).frame, config, entity).collect()
 
 
 def table_requests(instance: FakeInstance, table: str) -> list[dict[str, str]]:
@@ -99,8 +100,7 @@ def test_pages_cut_short_by_acls_do_not_end_the_read(
 
 
 def test_the_paginator_ends_on_the_link_header_or_a_short_page_without_a_count() -> None:
-    headers: dict[str, str] = {}
-    paginator = TableApiPaginator(lambda: headers)
+    paginator = TableApiPaginator()
     first = paginator.first("/api/now/table/incident", {"sysparm_query": "ORDERBYsys_id"}, 2)
     assert first.params == {
         "sysparm_query": "ORDERBYsys_id",
@@ -108,18 +108,18 @@ def test_the_paginator_ends_on_the_link_header_or_a_short_page_without_a_count()
         "sysparm_offset": 0,
     }
     two = [{"a": 1}, {"a": 2}]
-    headers["link"] = '<https://x/api/now/table/incident?sysparm_offset=2>;rel="next"'
-    following = paginator.next(first, {}, two, 2)
+    link = {"link": '<https://x/api/now/table/incident?sysparm_offset=2>;rel="next"'}
+    following = paginator.next(first, {}, two, 2, headers=link)
     assert isinstance(following, PageRequest)
     assert following.params["sysparm_offset"] == 2
-    headers["link"] = '<https://x/api/now/table/incident?sysparm_offset=0>;rel="first"'
-    assert paginator.next(first, {}, two, 2) is None
-    headers.clear()  # neither header: a short page is the last
+    first_only = {"link": '<https://x/api/now/table/incident?sysparm_offset=0>;rel="first"'}
+    assert paginator.next(first, {}, two, 2, headers=first_only) is None
+    # neither header: a short page is the last
     assert paginator.next(first, {}, two[:1], 2) is None
     assert paginator.next(first, {}, two, 2) is not None
-    headers["x-total-count"] = "4"  # the count wins, even over an empty page
-    assert paginator.next(first, {}, [], 2) is not None
-    assert paginator.next(following, {}, two, 2) is None
+    count = {"x-total-count": "4"}  # the count wins, even over an empty page
+    assert paginator.next(first, {}, [], 2, headers=count) is not None
+    assert paginator.next(following, {}, two, 2, headers=count) is None
 
 
 # --------------------------------------------------------------------------- incremental

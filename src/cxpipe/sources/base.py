@@ -71,7 +71,9 @@ class Source(ABC):
             message = format_validation_error(
                 exc, f"source {config.name!r} ({self.kind})", self.Options
             )
-            raise ConfigError(message.replace("  - ", "  - options.")) from None
+            # field errors read "options.<field>: …", whole-model ones "options: …"
+            message = message.replace("  - : ", "  - options: ").replace("  - ", "  - options.")
+            raise ConfigError(message.replace("  - options.options: ", "  - options: ")) from None
 
     @property
     def name(self) -> str:

@@ -29,9 +29,10 @@ import re
 import time
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -65,6 +66,10 @@ _MESSAGE_KEYS = (
 
 
 # --------------------------------------------------------------------------- paginators
+
+
+EMPTY_HEADERS: Mapping[str, str] = MappingProxyType({})
+"""The default ``headers`` of :meth:`Paginator.next` (a paginator called outside a read)."""
 
 
 class PaginationError(ValueError):
@@ -165,9 +170,15 @@ class Paginator(ABC):
         body: Mapping[str, Any],
         records: list[dict[str, Any]],
         page_size: int,
+        *,
+        headers: Mapping[str, str] = EMPTY_HEADERS,
     ) -> PageRequest | None:
         """The request after ``current``, or ``None`` when ``current`` was the last page.
-        Raises :class:`PaginationError` when the response contradicts itself."""
+
+        ``body`` is the current page's JSON object and ``headers`` its response headers
+        (case-insensitive; for APIs that page in headers, like ServiceNow's
+        ``X-Total-Count`` and ``Link``). Raises :class:`PaginationError` when the response
+        contradicts itself."""
 
 
 @dataclass(frozen=True)
@@ -196,6 +207,8 @@ class OffsetPaginator(Paginator):
         body: Mapping[str, Any],
         records: list[dict[str, Any]],
         page_size: int,
+        *,
+        headers: Mapping[str, str] = EMPTY_HEADERS,
     ) -> PageRequest | None:
         if not records:
             return None
@@ -233,6 +246,8 @@ class PagePaginator(Paginator):
         body: Mapping[str, Any],
         records: list[dict[str, Any]],
         page_size: int,
+        *,
+        headers: Mapping[str, str] = EMPTY_HEADERS,
     ) -> PageRequest | None:
         if not records:
             return None
@@ -279,6 +294,8 @@ class CursorPaginator(Paginator):
         body: Mapping[str, Any],
         records: list[dict[str, Any]],
         page_size: int,
+        *,
+        headers: Mapping[str, str] = EMPTY_HEADERS,
     ) -> PageRequest | None:
         found = _next_value(
             body,
@@ -322,6 +339,8 @@ class NextUrlPaginator(Paginator):
         body: Mapping[str, Any],
         records: list[dict[str, Any]],
         page_size: int,
+        *,
+        headers: Mapping[str, str] = EMPTY_HEADERS,
     ) -> PageRequest | None:
         found = _next_value(
             body, self.next_path, self.has_more_path, self.done_path, repr(self.next_path)
@@ -371,24 +390,61 @@ def flatten_record(record: Mapping[str, Any], prefix: str = "") -> dict[str, str
     return flat
 
 
-def frame_from_pages(pages: Iterable[list[dict[str, Any]]], label: str) -> pl.LazyFrame:
-    """The records of every page as one frame of strings, with ``_cx_file``
-    (``"{label} page {n}"``) and ``_cx_row`` (1-based row within that page)."""
-    rows: list[dict[str, str | None]] = []
+def frame_from_records(
+    records: Iterable[tuple[str, int, Mapping[str, Any]]],
+    expected: Iterable[str] = (),
+) -> pl.LazyFrame:
+    """``(_cx_file, _cx_row, record)`` triples as one frame of text columns (see
+    :func:`flatten_record`) with that lineage.
+
+    A column named in ``expected`` (the source columns the config maps or keeps:
+    :meth:`~cxpipe.config.SourceConfig.source_columns`) is added, null, when no record
+    can have it: there are none (an incremental read that found nothing new), or the
+    object it belongs to is null in every record (``fields.assignee.accountId`` when no
+    request is assigned). Any other missing column stays missing, so conform names it
+    (a typo in the config is an error, not a column of nulls).
+    """
     files: list[str] = []
     numbers: list[int] = []
-    for page_number, page in enumerate(pages, start=1):
-        page_label = f"{label} page {page_number}"
-        for row_number, record in enumerate(page, start=1):
-            rows.append(flatten_record(record))
-            files.append(page_label)
-            numbers.append(row_number)
+    rows: list[dict[str, str | None]] = []
+    for file, number, record in records:
+        files.append(file)
+        numbers.append(number)
+        rows.append(flatten_record(record))
     columns = list(dict.fromkeys(name for row in rows for name in row))
+    present = set(columns)
+    for name in dict.fromkeys(expected):
+        if name not in present and (not rows or any(p in present for p in _parents(name))):
+            columns.append(name)
+            present.add(name)
     data: dict[str, list[Any]] = {name: [row.get(name) for row in rows] for name in columns}
     schema: dict[str, pl.DataType] = {name: pl.String() for name in columns}
     data.update(_cx_file=files, _cx_row=numbers)
     schema.update(_cx_file=pl.String(), _cx_row=pl.Int64())
     return pl.DataFrame(data, schema=schema).lazy()
+
+
+def frame_from_pages(
+    pages: Iterable[Sequence[Mapping[str, Any]]], label: str, expected: Iterable[str] = ()
+) -> pl.LazyFrame:
+    """The records of every page as one frame (see :func:`frame_from_records`), with
+    ``_cx_file`` = ``"{label} page {n}"`` and ``_cx_row`` the 1-based row within that
+    page."""
+    return frame_from_records(
+        (
+            (f"{label} page {page_number}", row_number, record)
+            for page_number, page in enumerate(pages, start=1)
+            for row_number, record in enumerate(page, start=1)
+        ),
+        expected,
+    )
+
+
+def _parents(name: str) -> Iterator[str]:
+    """``a.b.c`` → ``a.b``, ``a``: the flattened columns a null parent object leaves."""
+    parts = name.split(".")
+    for end in range(len(parts) - 1, 0, -1):
+        yield ".".join(parts[:end])
 
 
 # --------------------------------------------------------------------------- options
@@ -434,6 +490,18 @@ class HttpOptions(SourceOptions):
     max_requests_per_minute: float | None = Field(None, gt=0)
     """Client-side throttle, spacing requests evenly (Zendesk: 700; ServiceNow: per role)."""
 
+    auth_kinds: ClassVar[tuple[tuple[str, ...], ...]] = (
+        ("token_env",),
+        ("token_secret_block",),
+        ("username_env", "password_env"),
+    )
+    """The kinds of credentials these options accept, each a group of options set together;
+    at most one kind may be set. A connector with a scheme of its own adds a group (Zendesk:
+    ``("email_env", "api_token_env")``) and reads it in
+    :meth:`HttpSource.load_credentials`; the one check then covers every kind."""
+    auth_required: ClassVar[bool] = False
+    """Refuse options that set no kind of credentials (an API with no anonymous access)."""
+
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
@@ -473,14 +541,19 @@ class HttpOptions(SourceOptions):
 
     @model_validator(mode="after")
     def _one_kind_of_auth(self) -> HttpOptions:
-        basic = self.username_env is not None or self.password_env is not None
-        if basic and (self.username_env is None or self.password_env is None):
-            raise ValueError("username_env and password_env go together")
-        kinds = [self.token_env is not None, self.token_secret_block is not None, basic]
-        if sum(kinds) > 1:
-            raise ValueError(
-                "set only one of token_env, token_secret_block, or username_env with password_env"
-            )
+        chosen: list[tuple[str, ...]] = []
+        for group in self.auth_kinds:
+            given = [name for name in group if getattr(self, name) is not None]
+            if given and len(given) < len(group):
+                raise ValueError(f"{' and '.join(group)} go together")
+            if given:
+                chosen.append(group)
+        kinds = [" with ".join(group) for group in self.auth_kinds]
+        listed = ", ".join(kinds[:-1]) + f", or {kinds[-1]}" if len(kinds) > 1 else kinds[0]
+        if len(chosen) > 1:
+            raise ValueError(f"set only one of {listed}")
+        if not chosen and self.auth_required:
+            raise ValueError(f"this API needs credentials: set {listed}")
         return self
 
 
@@ -558,6 +631,9 @@ class HttpSource(Source):
         self._random = random.Random()
         self.retried: Counter[str] = Counter()
         """Retries made so far, by cause (``HTTP 429``, ``ConnectError``)."""
+        self.last_response: httpx.Response | None = None
+        """The latest successful response, for what an API says in headers (the server's
+        ``Date``, a rate-limit budget)."""
 
     # ---------------------------------------------------------------- the declarative path
 
@@ -583,26 +659,40 @@ class HttpSource(Source):
         records_key: str | None = None,
         *,
         paginator: Paginator | None = None,
+        method: str = "GET",
     ) -> Extract:
-        """Every page of ``path`` as an :class:`Extract`: the frame (see
-        :func:`frame_from_pages`), the endpoint as its input, and a warning if requests
-        had to be retried."""
+        """Every page of ``path`` (see :meth:`records`) as an :class:`Extract`: the frame
+        (see :func:`frame_from_pages`; the columns the config maps are there even when
+        nothing was read), the endpoint as its input, and a warning if requests had to be
+        retried."""
         before = self.retried.copy()
-        pages = list(self.records(path, params, records_key, paginator=paginator))
-        frame = frame_from_pages(pages, f"GET {_path_only(path)}")
-        endpoint = InputFile(f"{self.options.base_url}{_path_only(path)}")
-        warnings: list[str] = []
-        if retried := self.retried - before:
-            causes = ", ".join(f"{cause} ×{n}" for cause, n in sorted(retried.items()))
-            warnings.append(f"source {self.name!r}: requests were retried ({causes})")
+        pages = list(self.records(path, params, records_key, paginator=paginator, method=method))
+        label = f"{method} {_path_only(path)}"
+        frame = frame_from_pages(pages, label, self.config.source_columns())
         log.info(
-            "source %r: GET %s: %d records in %d pages",
+            "source %r: %s: %d records in %d pages",
             self.name,
-            _path_only(path),
+            label,
             sum(len(p) for p in pages),
             len(pages),
         )
-        return Extract(frame=frame, inputs=[endpoint], warnings=warnings)
+        return Extract(
+            frame=frame, inputs=[self.endpoint(path)], warnings=self.retry_warnings(before)
+        )
+
+    def endpoint(self, path: str) -> InputFile:
+        """``path`` on the API as an input of the run (the manifest's lineage)."""
+        return InputFile(f"{self.options.base_url}{_path_only(path)}")
+
+    def retry_warnings(self, before: Counter[str]) -> list[str]:
+        """A warning for the retries made since ``before`` (a copy of :attr:`retried`
+        taken when the extract began), or none: an extract that needed retries says so in
+        the run's manifest."""
+        retried = self.retried - before
+        if not retried:
+            return []
+        causes = ", ".join(f"{cause} ×{n}" for cause, n in sorted(retried.items()))
+        return [f"source {self.name!r}: requests were retried ({causes})"]
 
     # ---------------------------------------------------------------- pages
 
@@ -613,8 +703,14 @@ class HttpSource(Source):
         records_key: str | None = None,
         *,
         paginator: Paginator | None = None,
+        method: str = "GET",
     ) -> Iterator[list[dict[str, Any]]]:
         """The records of each page of ``path``, page by page, following the paginator.
+
+        With ``method="POST"`` (a search endpoint paged in its body, like Jira's
+        ``search/jql``), ``params`` and the paginator's parameters are the JSON body
+        instead of the query string; retries then repeat the POST, so use it only for
+        reads.
 
         Stops with a :class:`SourceError` when the server sends back a position already
         requested or the same records twice in a row (instead of looping forever), and when
@@ -623,9 +719,11 @@ class HttpSource(Source):
         key = records_key or self.records_key
         if not key:
             raise ValueError("records() needs a records_key")
+        if method not in ("GET", "POST"):
+            raise ValueError(f"records() pages GET or POST requests, not {method}")
         paging = paginator if paginator is not None else self.paginator
         size = self.options.page_size
-        label = f"GET {_path_only(path)}"
+        label = f"{method} {_path_only(path)}"
         current = (
             paging.first(path, params or {}, size)
             if paging
@@ -637,9 +735,16 @@ class HttpSource(Source):
         while True:
             where = f"page {number} of {label}"
             seen[_request_key(current)] = number
+            in_body = method == "POST"
             body = self._request(
-                "GET", current.path, current.params, where=where, from_origin=current.from_origin
+                method,
+                current.path,
+                {} if in_body else current.params,
+                where=where,
+                json_body=dict(current.params) if in_body else None,
+                from_origin=current.from_origin,
             )
+            headers = self.last_response.headers if self.last_response is not None else {}
             rows = self.page_records(body, key, where)
             digest = hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()
             if rows and digest == previous:
@@ -650,7 +755,9 @@ class HttpSource(Source):
                 )
             previous = digest
             try:
-                following = paging.next(current, body, rows, size) if paging else None
+                following = (
+                    paging.next(current, body, rows, size, headers=headers) if paging else None
+                )
             except PaginationError as exc:
                 raise self._error(f"{where}: {exc}") from None
             log.debug("source %r: %s: %d records", self.name, where, len(rows))
@@ -679,7 +786,9 @@ class HttpSource(Source):
         rows = dig(body, key)
         if rows is _MISSING:
             found = ", ".join(repr(k) for k in list(body)[:10]) or "none"
-            raise self._error(f"{where}: expected key {key!r}; the response has keys {found}")
+            raise self._error(
+                f"{where}: expected a list of records under {key!r}; the response has keys {found}"
+            )
         if not isinstance(rows, list):
             raise self._error(
                 f"{where}: expected {key!r} to be a list of records, got {type(rows).__name__}"
@@ -701,13 +810,27 @@ class HttpSource(Source):
         *,
         method: str = "GET",
         json_body: Any = None,
+        where: str | None = None,
     ) -> dict[str, Any]:
         """One request, retried as the options say; its JSON object body.
 
-        Retries are made for POST too: use it only for idempotent calls (search, export).
+        ``where`` names the request in error messages (``page 3 of the export``; default
+        ``{method} {path}``). Retries are made for POST too: use it only for idempotent
+        calls (search, export).
         """
-        where = f"{method} {_path_only(path)}"
+        where = where or f"{method} {_path_only(path)}"
         return self._request(method, path, params or {}, where=where, json_body=json_body)
+
+    def get_if_exists(
+        self, path: str, params: Mapping[str, Any] | None = None, *, where: str | None = None
+    ) -> dict[str, Any] | None:
+        """A GET of one resource that may not exist: its JSON object body, or ``None`` on
+        404 (a request with no satisfaction feedback), where :meth:`request` would stop the
+        extract with "check options.base_url". Every other status is handled as usual."""
+        where = where or f"GET {_path_only(path)}"
+        url = self._url(path, False, where)
+        response = self._send("GET", url, params or {}, None, where, absent_ok=True)
+        return None if response.status_code == 404 else self._json(response, where)
 
     def download(self, path: str, params: Mapping[str, Any] | None = None) -> bytes:
         """The raw body of a GET (a zipped export, a CSV), retried like every request."""
@@ -730,7 +853,9 @@ class HttpSource(Source):
         from_origin: bool = False,
     ) -> dict[str, Any]:
         url = self._url(path, from_origin, where)
-        response = self._send(method, url, params, json_body, where)
+        return self._json(self._send(method, url, params, json_body, where), where)
+
+    def _json(self, response: httpx.Response, where: str) -> dict[str, Any]:
         try:
             body = response.json()
         except ValueError as exc:
@@ -760,7 +885,14 @@ class HttpSource(Source):
         return f"{base}/{path.lstrip('/')}"
 
     def _send(
-        self, method: str, url: str, params: Mapping[str, Any], json_body: Any, where: str
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, Any],
+        json_body: Any,
+        where: str,
+        *,
+        absent_ok: bool = False,
     ) -> httpx.Response:
         options = self.options
         credentials = self._auth()
@@ -783,6 +915,9 @@ class HttpSource(Source):
                 problem = f"cannot reach {_origin(url)} ({cause}: {exc})"
             else:
                 if response.status_code < 300:
+                    self.last_response = response
+                    return response
+                if response.status_code == 404 and absent_ok:
                     return response
                 if response.status_code not in RETRY_STATUSES:
                     raise self._status_error(response, where)

@@ -14,9 +14,10 @@ fixtures), however many rules read the result.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -32,9 +33,12 @@ from cxpipe.testing.rules.metrics import METRIC_RULES, MetricCase, MetricRule
 from cxpipe.testing.rules.sources import SOURCE_RULES, SourceCase, SourceRule
 
 ConfigData = Mapping[str, Any]
-ConfigFactory = Callable[[Path], ConfigData]
-"""Called with a fresh folder (the test class's own): write fixture files there and return
-the ``[[sources]]`` table; relative paths in it are then resolved against that folder."""
+ConfigFactory = Callable[..., ConfigData]
+"""Returns the ``[[sources]]`` table. Its parameters are pytest fixture names, resolved like
+a test's (class-, module- or session-scoped ones: the class reads its source once);
+``cxpipe_source_dir`` is a fresh folder of the class's own, to write fixture files in,
+and relative paths in the options then resolve against it. A function of one parameter
+that names no fixture is given that folder."""
 
 
 def _check_skip(skip: Mapping[str, str] | None, rules: Mapping[str, object]) -> dict[str, str]:
@@ -51,6 +55,7 @@ class SourceSettings:
     source_cls: type[Source]
     config: ConfigData | ConfigFactory
     since: datetime | None = None
+    since_tolerance: timedelta = timedelta(0)
     base_dir: Path | None = None
     timeout: float = 30.0
     skip: Mapping[str, str] = field(default_factory=dict)
@@ -93,8 +98,9 @@ def _metric_test(name: str, rule: MetricRule) -> Callable[..., None]:
 class SourceContract:
     """Base of the classes :func:`get_source_test_class` returns (not collected itself).
 
-    Override the class-scoped ``cxpipe_source_config`` fixture in a subclass when the
-    config needs other fixtures (a local HTTP server's URL, say).
+    A config that needs other fixtures (a local HTTP server's URL) is a function of them
+    (see :data:`ConfigFactory`); overriding the class-scoped ``cxpipe_source_config``
+    fixture in a subclass works too.
     """
 
     cxpipe: ClassVar[SourceSettings]
@@ -107,10 +113,23 @@ class SourceContract:
 
     @pytest.fixture(scope="class")
     @classmethod
-    def cxpipe_source_config(cls, cxpipe_source_dir: Path) -> ConfigData:
+    def cxpipe_source_config(
+        cls, cxpipe_source_dir: Path, request: pytest.FixtureRequest
+    ) -> ConfigData:
         """The ``[[sources]]`` table (as a dict) the source is tested with."""
         config = cls.cxpipe.config
-        return config(cxpipe_source_dir) if callable(config) else config
+        if not callable(config):
+            return config
+        names = list(inspect.signature(config).parameters)
+        values: list[Any] = []
+        for name in names:
+            try:
+                values.append(request.getfixturevalue(name))
+            except pytest.FixtureLookupError:
+                if len(names) != 1:
+                    raise
+                values.append(cxpipe_source_dir)  # the documented "function of a folder"
+        return config(*values)
 
     @pytest.fixture(scope="class")
     @classmethod
@@ -126,6 +145,7 @@ class SourceContract:
             settings.source_cls,
             source_config(settings.source_cls, cxpipe_source_config),
             since=settings.since,
+            since_tolerance=settings.since_tolerance,
             base_dir=base_dir,
             timeout=settings.timeout,
         )
@@ -186,6 +206,7 @@ def get_source_test_class(
     *,
     config: ConfigData | ConfigFactory,
     since: datetime | None = None,
+    since_tolerance: timedelta = timedelta(0),
     base_dir: str | Path | None = None,
     timeout: float = 30.0,
     skip: Mapping[str, str] | None = None,
@@ -194,12 +215,16 @@ def get_source_test_class(
     :data:`~cxpipe.testing.rules.SOURCE_RULES`.
 
     ``config`` is the source's ``[[sources]]`` table as a dict (``entity``, ``options``,
-    ``columns``…; ``name`` and ``kind`` are filled in), or a function of a fresh folder
-    that writes fixture files there and returns it. ``since`` (a UTC watermark) turns on
-    the incremental rule. Relative paths in the options resolve against ``base_dir``.
-    ``timeout`` bounds one extract in seconds. ``skip`` maps rule names to the reason a
-    rule does not apply.
+    ``columns``…; ``name`` and ``kind`` are filled in), or a function of fixtures that
+    returns it (see :data:`ConfigFactory`). ``since`` (a UTC watermark) turns on the
+    incremental rule; ``since_tolerance`` is how far before ``since`` an incremental read
+    may deliberately start (an API filtering by the minute, a safety overlap: the runner's
+    key merge drops the re-read rows). Relative paths in the options resolve against
+    ``base_dir``. ``timeout`` bounds one extract in seconds. ``skip`` maps rule names to
+    the reason a rule does not apply.
     """
+    if since_tolerance < timedelta(0):
+        raise ValueError("since_tolerance must not be negative")
     skips = _check_skip(skip, SOURCE_RULES)
     if not callable(config):
         parsed = source_config(source_cls, config)  # a bad table fails at import
@@ -213,6 +238,7 @@ def get_source_test_class(
         source_cls,
         config,
         since=since,
+        since_tolerance=since_tolerance,
         base_dir=None if base_dir is None else Path(base_dir),
         timeout=timeout,
         skip=skips,

@@ -13,32 +13,24 @@ derived ``jsm.*`` columns and the incremental overlap.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import httpx
 import polars as pl
 from pydantic import Field, field_validator, model_validator
 
 from cxpipe.config import SourceConfig
-from cxpipe.errors import SourceError
-from cxpipe.sources.base import Extract, InputFile
+from cxpipe.sources.base import Extract
 from cxpipe.sources.http import (
     HttpOptions,
     HttpSource,
     NextUrlPaginator,
-    PageRequest,
-    PaginationError,
-    Paginator,
-    dig,
-    flatten_record,
+    frame_from_records,
 )
 from cxpipe_jira import derive
 
@@ -76,7 +68,6 @@ JQL_DATETIME = "%Y/%m/%d %H:%M"
 _CUSTOM_FIELD = re.compile(r"customfield_(\d+)")
 _FIELD_ID = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]*")
 _ORDER_BY = re.compile(r"\border\s+by\b", re.IGNORECASE)
-_FEEDBACK_URL = re.compile(r"/rest/servicedeskapi/request/[^/]+/feedback$")
 
 
 # --------------------------------------------------------------------------- options
@@ -267,16 +258,6 @@ def build_jql(
 # --------------------------------------------------------------------------- sources
 
 
-class _NoFeedback(SourceError):
-    """404 on a request's feedback: the request has none."""
-
-
-def _prefixes(name: str) -> Iterator[str]:
-    parts = name.split(".")
-    for end in range(len(parts) - 1, 0, -1):
-        yield ".".join(parts[:end])
-
-
 class JiraSource(HttpSource):
     """What both Jira sources share: JQL, token-paged POST searches, the frame."""
 
@@ -300,7 +281,7 @@ class JiraSource(HttpSource):
                 try:
                     self._zone = ZoneInfo(str(found))
                 except (ZoneInfoNotFoundError, ValueError):
-                    raise self.failure(
+                    raise self.error(
                         f"GET {MYSELF_PATH}: the API user's time zone is {found!r}, not one "
                         f"JQL dates can be written in; set options.jql_timezone to the "
                         f"user's profile time zone"
@@ -339,134 +320,19 @@ class JiraSource(HttpSource):
 
     # ---------------------------------------------------------------- paging
 
-    def post_pages(
-        self,
-        path: str,
-        body: Mapping[str, Any],
-        records_key: str,
-        paginator: Paginator,
-    ) -> Iterator[list[dict[str, Any]]]:
-        """The records of each page of a POST endpoint paged by a token in its JSON body.
-
-        The base's :meth:`~HttpSource.records` pages GET query strings; this is the same
-        loop for a body: the paginator's next parameters become the next body, with the
-        base's guards (a token already sent or the same records twice stop the extract, and
-        ``options.max_pages`` bounds it).
-        """
-        size = self.options.page_size
-        label = f"POST {path}"
-        current = paginator.first(path, body, size)
-        seen: dict[str, int] = {}
-        previous: list[dict[str, Any]] | None = None
-        number = 1
-        while True:
-            where = f"page {number} of {label}"
-            seen[json.dumps(current.params, sort_keys=True, default=str)] = number
-            response = self._request(
-                "POST", current.path, {}, where=where, json_body=dict(current.params)
-            )
-            rows = self.page_items(response, records_key, where)
-            if rows and rows == previous:
-                raise self.failure(
-                    f"{where} has the same {len(rows)} records as page {number - 1} "
-                    f"({current.position}): the server seems to ignore the page token; "
-                    f"stopping instead of looping forever"
-                )
-            previous = rows
-            try:
-                following: PageRequest | None = paginator.next(current, response, rows, size)
-            except PaginationError as exc:
-                raise self.failure(f"{where}: {exc}") from None
-            yield rows
-            if following is None:
-                return
-            if number >= self.options.max_pages:
-                raise self.failure(
-                    f"{label}: stopped at options.max_pages = {self.options.max_pages} and "
-                    f"the server has more ({following.position}); raise max_pages if the "
-                    f"data really is that large"
-                )
-            repeat = seen.get(json.dumps(following.params, sort_keys=True, default=str))
-            if repeat is not None:
-                raise self.failure(
-                    f"page {number + 1} of {label}: the server sent back "
-                    f"{following.position}, already used for page {repeat}; stopping "
-                    f"instead of looping forever"
-                )
-            current = following
-            number += 1
-
     def search(self, jql: str, fields: Sequence[str]) -> Iterator[list[dict[str, Any]]]:
         """Every page of issues matching ``jql``, with ``fields``."""
         body = {"jql": jql, "fields": list(fields), "maxResults": self.options.page_size}
         log.info("source %r: searching %s", self.name, jql)
-        yield from self.post_pages(SEARCH_PATH, body, "issues", SEARCH_PAGES)
+        yield from self.records(SEARCH_PATH, body, "issues", paginator=SEARCH_PAGES, method="POST")
 
     # ---------------------------------------------------------------- the frame
 
-    def referenced_columns(self) -> list[str]:
-        """Source columns the config maps or keeps."""
-        names: list[str] = []
-        for spec in self.config.columns.values():
-            if isinstance(spec, str):
-                names.append(spec)
-            else:
-                names.extend(c for c in (spec.column, spec.plus_days) if c)
-        names.extend(keep.column for keep in self.config.keep_specs())
-        return names
-
     def frame(self, rows: Sequence[tuple[str, int, Mapping[str, Any]]]) -> pl.LazyFrame:
         """Records as a frame of text columns (nested fields by dotted name), with lineage
-        ``(_cx_file, _cx_row)`` as given.
-
-        A column the config maps is added, null, when the records cannot have it: there
-        are none (an incremental read with no change), or its parent object is null in
-        every record (``fields.assignee.accountId`` when no request is assigned). Any other
-        missing column stays missing, so conform names it.
-        """
-        flat = [flatten_record(record) for _, _, record in rows]
-        columns = list(dict.fromkeys(name for row in flat for name in row))
-        present = set(columns)
-        for name in self.referenced_columns():
-            if name in present:
-                continue
-            if not flat or any(prefix in present for prefix in _prefixes(name)):
-                columns.append(name)
-                present.add(name)
-        data: dict[str, list[Any]] = {n: [row.get(n) for row in flat] for n in columns}
-        schema: dict[str, pl.DataType] = {n: pl.String() for n in columns}
-        data.update(_cx_file=[f for f, _, _ in rows], _cx_row=[r for _, r, _ in rows])
-        schema.update(_cx_file=pl.String(), _cx_row=pl.Int64())
-        return pl.DataFrame(data, schema=schema).lazy()
-
-    def failure(self, message: str) -> SourceError:
-        """An error naming the source (the connector's own messages hold no secret)."""
-        return SourceError(f"source {self.name!r} ({self.kind}): {message}")
-
-    def page_items(self, body: Mapping[str, Any], key: str, where: str) -> list[dict[str, Any]]:
-        """The list of objects under ``key`` in one page."""
-        items = dig(body, key)
-        if not isinstance(items, list):
-            found = ", ".join(repr(k) for k in list(body)[:10]) or "none"
-            raise self.failure(
-                f"{where}: expected a list of records under {key!r}; the response has keys {found}"
-            )
-        for index, item in enumerate(items, start=1):
-            if not isinstance(item, dict):
-                raise self.failure(
-                    f"{where}: record {index} under {key!r} is a {type(item).__name__}, "
-                    f"not an object"
-                )
-        return items
-
-    def retry_warnings(self, before: Counter[str]) -> list[str]:
-        if retried := self.retried - before:
-            causes = ", ".join(f"{cause} ×{n}" for cause, n in sorted(retried.items()))
-            return [f"source {self.name!r}: requests were retried ({causes})"]
-        return []
-
-    def endpoint(self, path: str) -> InputFile:
-        return InputFile(f"{self.options.base_url}{path}")
+        ``(_cx_file, _cx_row)`` as given; a mapped column a null parent object leaves
+        out (``fields.assignee.accountId`` when no request is assigned) is there, null."""
+        return frame_from_records(rows, self.config.source_columns())
 
 
 class JiraRequests(JiraSource):
@@ -544,7 +410,10 @@ class JiraRequests(JiraSource):
                 "issueIdsOrKeys": ids[start : start + CHANGELOG_BATCH],
                 "fieldIds": list(CHANGELOG_FIELDS),
             }
-            for logs in self.post_pages(CHANGELOG_PATH, body, "issueChangeLogs", CHANGELOG_PAGES):
+            pages = self.records(
+                CHANGELOG_PATH, body, "issueChangeLogs", paginator=CHANGELOG_PAGES, method="POST"
+            )
+            for logs in pages:
                 for log_entry in logs:
                     issue_id = str(log_entry.get("issueId"))
                     tally = counts.setdefault(issue_id, derive.ChangeCounts())
@@ -594,7 +463,7 @@ class JiraFeedback(JiraSource):
             for issues in self.search(jql, self.search_fields()):
                 candidates.extend(issues)
                 if len(candidates) > limit:
-                    raise self.failure(
+                    raise self.error(
                         f"more than options.max_feedback_requests = {limit} resolved "
                         f"requests match {jql!r}, each needing its own feedback request; "
                         f"raise the bound for this read, set satisfaction_field to ask only "
@@ -624,11 +493,7 @@ class JiraFeedback(JiraSource):
 
     def feedback(self, key: str) -> dict[str, Any] | None:
         """The request's CSAT feedback body, or ``None`` when it has none (404)."""
-        path = FEEDBACK_PATH.format(issueIdOrKey=quote(key, safe=""))
-        try:
-            return self.request(path)
-        except _NoFeedback:
-            return None
+        return self.get_if_exists(FEEDBACK_PATH.format(issueIdOrKey=quote(key, safe="")))
 
     def derived(self, issue: Mapping[str, Any]) -> dict[str, str | None]:
         """The ``jsm.*`` columns of one rated request."""
@@ -645,12 +510,6 @@ class JiraFeedback(JiraSource):
             "client": derive.client_of(issue, options.organization_field),
             "submitted_at": submitted,
         }
-
-    def _status_error(self, response: httpx.Response, where: str) -> SourceError:
-        feedback = _FEEDBACK_URL.search(response.request.url.path)
-        if response.status_code == 404 and response.request.method == "GET" and feedback:
-            return _NoFeedback(where)
-        return super()._status_error(response, where)
 
 
 __all__ = [

@@ -38,7 +38,7 @@ from pydantic import Field, field_validator
 from cxpipe.config import SourceConfig
 from cxpipe.errors import ConfigError
 from cxpipe.sources.base import Extract, InputFile, SourceOptions
-from cxpipe.sources.http import HttpOptions, HttpSource, flatten_record
+from cxpipe.sources.http import HttpOptions, HttpSource, frame_from_records
 
 log = logging.getLogger(__name__)
 
@@ -184,10 +184,6 @@ class QualtricsResponses(HttpSource):
         finally:
             self.close()
         frame = self.frame(responses, f"{member} (export file {file_id})")
-        warnings: list[str] = []
-        if retried := self.retried - before:
-            causes = ", ".join(f"{cause} ×{n}" for cause, n in sorted(retried.items()))
-            warnings.append(f"source {self.name!r}: requests were retried ({causes})")
         log.info(
             "source %r: survey %s: export %s ready after %d polls (%.1f s): %d responses",
             self.name,
@@ -201,7 +197,7 @@ class QualtricsResponses(HttpSource):
         return Extract(
             frame=frame,
             inputs=[InputFile(url, size_bytes=len(content))],
-            warnings=warnings,
+            warnings=self.retry_warnings(before),
         )
 
     def start_body(self, since: datetime | None) -> dict[str, Any]:
@@ -340,27 +336,12 @@ class QualtricsResponses(HttpSource):
     def frame(self, responses: list[dict[str, Any]], label: str) -> pl.LazyFrame:
         """One row per response, every column text (see ``docs/http-sources.md``),
         ``_cx_file`` naming the export file and ``_cx_row`` the response's position in it.
-
         An export with no responses (nothing new since the watermark) still has the
         columns the config maps, so conform yields no rows instead of a missing column."""
-        rows = [flatten_record(response) for response in responses]
-        columns = list(dict.fromkeys(name for row in rows for name in row))
-        if not rows:
-            columns = self._mapped_columns()
-        data: dict[str, list[Any]] = {name: [row.get(name) for row in rows] for name in columns}
-        schema: dict[str, pl.DataType] = {name: pl.String() for name in columns}
-        data.update(_cx_file=[label] * len(rows), _cx_row=list(range(1, len(rows) + 1)))
-        schema.update(_cx_file=pl.String(), _cx_row=pl.Int64())
-        return pl.DataFrame(data, schema=schema).lazy()
-
-    def _mapped_columns(self) -> list[str]:
-        names: list[str] = []
-        for canonical in self.config.columns:
-            spec = self.config.column_spec(canonical)
-            if spec is not None:
-                names += [c for c in (spec.column, spec.plus_days) if c]
-        names += [keep.column for keep in self.config.keep_specs()]
-        return list(dict.fromkeys(names))
+        return frame_from_records(
+            ((label, row, response) for row, response in enumerate(responses, start=1)),
+            self.config.source_columns(),
+        )
 
 
 def _result(answer: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -25,26 +25,25 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import httpx
 import polars as pl
 from pydantic import Field, field_validator
 
-from cxpipe.config import SourceConfig
-from cxpipe.sources.base import Extract, InputFile, SourceOptions
+from cxpipe.sources.base import Extract, SourceOptions
 from cxpipe.sources.http import (
+    EMPTY_HEADERS,
     HttpOptions,
     HttpSource,
     PageRequest,
     PaginationError,
     Paginator,
-    frame_from_pages,
+    frame_from_records,
 )
 
 log = logging.getLogger(__name__)
@@ -286,10 +285,9 @@ class TableApiPaginator(Paginator):
     than asked for, even none, with more after it: the next offset is always
     ``offset + limit``, and the end is decided by the ``X-Total-Count`` header (the
     query's total), else by the ``Link`` header having no ``rel="next"``, else (neither
-    header) by a short page. ``headers`` returns the current page's response headers.
+    header) by a short page.
     """
 
-    headers: Callable[[], Mapping[str, str] | None]
     limit_param: str = "sysparm_limit"
     offset_param: str = "sysparm_offset"
 
@@ -303,9 +301,10 @@ class TableApiPaginator(Paginator):
         body: Mapping[str, Any],
         records: list[dict[str, Any]],
         page_size: int,
+        *,
+        headers: Mapping[str, str] = EMPTY_HEADERS,
     ) -> PageRequest | None:
         offset = int(current.params[self.offset_param]) + int(current.params[self.limit_param])
-        headers = self.headers() or {}
         total = headers.get("x-total-count")
         link = headers.get("link")
         if total is not None:
@@ -376,26 +375,12 @@ class ServiceNowTable(HttpSource):
     cursor_field: ClassVar[str] = "sys_updated_on"
     """The field ``since`` is compared with in ``sysparm_query``."""
 
-    def __init__(self, config: SourceConfig, *, resolve_path: Any = None) -> None:
-        super().__init__(config, resolve_path=resolve_path)
-        self._headers: httpx.Headers | None = None
-
     # ---------------------------------------------------------------- the HTTP layer
-
-    def _send(
-        self, method: str, url: str, params: Mapping[str, Any], json_body: Any, where: str
-    ) -> httpx.Response:
-        # The base hands paginators the body only; the Table API's paging is in headers.
-        response = super()._send(method, url, params, json_body, where)
-        self._headers = response.headers
-        return response
-
-    def _current_headers(self) -> Mapping[str, str] | None:
-        return self._headers
 
     def _server_time(self) -> datetime | None:
         """The ``Date`` of the last response (the instance's clock), if it sent one."""
-        text = self._headers.get("date") if self._headers is not None else None
+        response = self.last_response
+        text = response.headers.get("date") if response is not None else None
         if not text:
             return None
         try:
@@ -470,7 +455,7 @@ class ServiceNowTable(HttpSource):
             since = since.replace(tzinfo=UTC)
         path = self.table_path(table)
         label = f"GET {path}"
-        paginator = TableApiPaginator(self._current_headers)
+        paginator = TableApiPaginator()
         field = cursor_field or self.cursor_field
         started_local = datetime.now(UTC)
         params = self.table_params(self.encoded_query(filters, since, field), fields)
@@ -520,29 +505,17 @@ class ServiceNowTable(HttpSource):
         rows: list[tuple[str, int, dict[str, Any]]],
         columns: Iterable[str],
     ) -> pl.LazyFrame:
-        """``(_cx_file, _cx_row, record)`` rows as the frame conform reads, every column
-        in ``columns`` present even when no record has it (an empty incremental read
-        conforms like a full one)."""
-        frame = frame_from_pages([[record for _, _, record in rows]], "-")
-        frame = frame.with_columns(
-            _cx_file=pl.Series([file for file, _, _ in rows], dtype=pl.String),
-            _cx_row=pl.Series([row for _, row, _ in rows], dtype=pl.Int64),
-        )
-        have = set(frame.collect_schema().names())
-        missing = [c for c in dict.fromkeys(columns) if c not in have]
-        if missing:
-            frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(c) for c in missing)
-        return frame
+        """``(_cx_file, _cx_row, record)`` rows as the frame conform reads; the requested
+        ``columns`` the config maps are there even when the read found nothing (see
+        :func:`~cxpipe.sources.http.frame_from_records`)."""
+        mapped = set(self.config.source_columns())
+        return frame_from_records(rows, [c for c in columns if c in mapped])
 
     def extract_of(
         self, frame: pl.LazyFrame, tables: Iterable[str], retried_before: Counter[str]
     ) -> Extract:
-        inputs = [InputFile(f"{self.options.base_url}{self.table_path(t)}") for t in tables]
-        warnings: list[str] = []
-        if retried := self.retried - retried_before:
-            causes = ", ".join(f"{cause} ×{n}" for cause, n in sorted(retried.items()))
-            warnings.append(f"source {self.name!r}: requests were retried ({causes})")
-        return Extract(frame=frame, inputs=inputs, warnings=warnings)
+        inputs = [self.endpoint(self.table_path(t)) for t in tables]
+        return Extract(frame=frame, inputs=inputs, warnings=self.retry_warnings(retried_before))
 
 
 def latest_by_sys_id(

@@ -12,13 +12,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import polars as pl
-from pydantic import field_validator, model_validator
+from pydantic import field_validator
 
 from cxpipe.sources.http import (
+    EMPTY_HEADERS,
     Credentials,
     CursorPaginator,
     HttpOptions,
@@ -48,6 +49,13 @@ class ZendeskOptions(HttpOptions):
     """Variable holding the agent's e-mail address, for API-token authentication."""
     api_token_env: str | None = None
     """Variable holding the API token (Admin Center → Apps and integrations → Zendesk API)."""
+
+    auth_kinds: ClassVar[tuple[tuple[str, ...], ...]] = (
+        ("email_env", "api_token_env"),
+        *HttpOptions.auth_kinds,
+    )
+    auth_required: ClassVar[bool] = True
+    """Zendesk has no anonymous access."""
     start_date: datetime | None = None
     """Where the first read starts (a full read without a committed watermark); the
     beginning of the account when unset."""
@@ -66,23 +74,6 @@ class ZendeskOptions(HttpOptions):
         if value is not None and value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value
-
-    @model_validator(mode="after")
-    def _credentials(self) -> ZendeskOptions:
-        token_auth = self.email_env is not None or self.api_token_env is not None
-        if token_auth and (self.email_env is None or self.api_token_env is None):
-            raise ValueError("email_env and api_token_env go together (API-token authentication)")
-        others = [self.token_env, self.token_secret_block, self.username_env]
-        if token_auth and any(other is not None for other in others):
-            raise ValueError(
-                "set either email_env with api_token_env (API token) or token_env (OAuth), not both"
-            )
-        if not token_auth and not any(other is not None for other in others):
-            raise ValueError(
-                "Zendesk needs credentials: set email_env and api_token_env (API token), or "
-                "token_env (OAuth access token)"
-            )
-        return self
 
 
 class ZendeskSource(HttpSource):
@@ -132,8 +123,10 @@ class IncrementalExportPaginator(CursorPaginator):
         body: Mapping[str, Any],
         records: list[dict[str, Any]],
         page_size: int,
+        *,
+        headers: Mapping[str, str] = EMPTY_HEADERS,
     ) -> PageRequest | None:
-        following = super().next(current, body, records, page_size)
+        following = super().next(current, body, records, page_size, headers=headers)
         if following is None:
             return None
         params = {k: v for k, v in following.params.items() if k not in self.drop}

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -79,6 +79,8 @@ class SourceCase:
     config: SourceConfig
     since: datetime | None = None
     """A watermark for the incremental rule; ``None`` skips it."""
+    since_tolerance: timedelta = timedelta(0)
+    """How far before ``since`` an incremental read may deliberately start."""
     base_dir: Path | None = None
     """Relative paths in the options are resolved against it (the config file's folder)."""
     timeout: float = 30.0
@@ -321,17 +323,20 @@ def watermark_present(case: SourceCase) -> None:
 
 
 def since_filters(case: SourceCase) -> None:
-    """Given ``since``, a second extract returns no row whose watermark is older than it
-    (an incremental read reads only what changed). Skipped when the test gives no ``since``
-    or the entity has no watermark."""
+    """Given ``since``, a second extract returns no row whose watermark is older than it,
+    less the declared ``since_tolerance`` (an incremental read reads only what changed).
+    Skipped when the test gives no ``since`` or the entity has no watermark."""
     column, since = case.entity.watermark, case.since
     if since is None or column is None:
         return
-    older = case.conformed(since).filter(pl.col(column) < since)
+    bound = since - case.since_tolerance
+    older = case.conformed(since).filter(pl.col(column) < bound)
+    allowed = f" - {case.since_tolerance}" if case.since_tolerance else ""
     expect(
         older.height == 0,
-        f"extract(since={since.isoformat()}) returned {older.height} rows older than `since` "
-        f"(push `since` into the query, or filter the frame): {_sample(older, [column])}",
+        f"extract(since={since.isoformat()}) returned {older.height} rows older than "
+        f"`since`{allowed} (push `since` into the query, or filter the frame): "
+        f"{_sample(older, [column])}",
     )
 
 
