@@ -8,6 +8,7 @@ the source and the variable but never a credential.
 
 from __future__ import annotations
 
+import importlib
 import sys
 import types
 from datetime import UTC, datetime, timedelta
@@ -104,6 +105,7 @@ def test_statement_wraps_the_query_and_binds_the_watermark_after_the_parameters(
         query="SELECT * FROM t WHERE client = $1 -- a trailing comment;",
         parameters=["acme"],
         updated_at_column="modified",
+        lookback_seconds=0,
     )
     since = datetime(2024, 3, 1, 12, tzinfo=UTC)
     statement = build_statement(options, since)
@@ -115,6 +117,10 @@ def test_statement_wraps_the_query_and_binds_the_watermark_after_the_parameters(
     first_run = build_statement(options, None)
     assert "WHERE q." not in first_run.sql
     assert first_run.parameters == ("acme",)
+    # by default the bound is five minutes before the watermark (late commits)
+    default = build_statement(options.model_copy(update={"lookback_seconds": 300}), since)
+    assert default.parameters == ("acme", "2024-03-01T11:55:00+00:00")
+    assert SqlOptions(dsn_env=ENV, table="t").lookback_seconds == 300
 
 
 def test_statement_quotes_identifiers_and_reads_a_naive_watermark_as_utc() -> None:
@@ -123,6 +129,7 @@ def test_statement_quotes_identifiers_and_reads_a_naive_watermark_as_utc() -> No
         table='support.Tickets"; DROP TABLE x; --',
         columns=["Id", 'a"b'],
         updated_at_column="Last Change",
+        lookback_seconds=0,
     )
     statement = build_statement(options, datetime(2024, 1, 1))
     assert 'FROM "support"."Tickets""; DROP TABLE x; --"' in statement.sql
@@ -190,7 +197,7 @@ def test_small_batches_give_the_same_rows(fresh_tickets: str, db_url: str) -> No
 def test_incremental_reads_only_rows_changed_after_the_watermark(
     fresh_tickets: str, db_url: str, postgres: PostgresServer
 ) -> None:
-    source = make_source(table=fresh_tickets, updated_at_column="LastChange")
+    source = make_source(table=fresh_tickets, updated_at_column="LastChange", lookback_seconds=0)
     first = rows(source)
     assert first["LastChange"].is_sorted()  # ORDER BY the updated-at column
     watermark = first["LastChange"].max()
@@ -214,13 +221,48 @@ def test_incremental_reads_only_rows_changed_after_the_watermark(
     assert later["TicketNo"].to_list() == ["T-99999"]  # strictly after the watermark
 
 
+def test_a_row_committed_late_with_an_earlier_stamp_is_read_by_the_lookback(
+    fresh_tickets: str, db_url: str, postgres: PostgresServer
+) -> None:
+    """A writer stamps ``now()`` in a transaction that commits after a run has read: its
+    row is older than the watermark that run committed. The lookback re-reads it."""
+    source = make_source(table=fresh_tickets, updated_at_column="LastChange")
+    strict = make_source(table=fresh_tickets, updated_at_column="LastChange", lookback_seconds=0)
+    slow = importlib.import_module("adbc_driver_postgresql.dbapi").connect(postgres.url())
+    try:
+        with slow.cursor() as cursor:  # not autocommit: the change waits for commit()
+            cursor.execute(
+                f'UPDATE {fresh_tickets} SET "State" = \'closed\', "LastChange" = now() '
+                f"WHERE \"TicketNo\" = 'T-00010'"
+            )
+        postgres.execute(
+            f'UPDATE {fresh_tickets} SET "State" = \'closed\', "LastChange" = now() '
+            f"WHERE \"TicketNo\" = 'T-00020'"
+        )
+        read = rows(source)  # a run reads now: T-00010's change is not committed yet
+        watermark = read["LastChange"].max()
+        assert isinstance(watermark, datetime)
+        assert read.filter(pl.col("TicketNo") == "T-00010")["State"].to_list() != ["closed"]
+        slow.commit()
+    finally:
+        slow.close()
+    assert "T-00010" not in rows(strict, since=watermark)["TicketNo"].to_list()  # the gap
+    again = rows(source, since=watermark)
+    assert again.filter(pl.col("TicketNo") == "T-00010")["State"].to_list() == ["closed"]
+
+
 def test_naive_timestamps_compare_in_the_sources_timezone(fresh_tickets: str, db_url: str) -> None:
     # OpenedAt is a naive local time; in Paris (UTC+1 in winter) 2024-01-02 01:00 local is
     # 2024-01-02 00:00 UTC, so a watermark of 00:00 UTC excludes that first ticket.
-    paris = make_source(table=fresh_tickets, updated_at_column="OpenedAt", timezone="Europe/Paris")
+    paris = make_source(
+        table=fresh_tickets,
+        updated_at_column="OpenedAt",
+        timezone="Europe/Paris",
+        lookback_seconds=0,
+    )
     since = datetime(2024, 1, 2, 0, 0, tzinfo=UTC)
     assert "T-00001" not in rows(paris, since)["TicketNo"].to_list()
-    utc = make_source(table=fresh_tickets, updated_at_column="OpenedAt")
+    utc = make_source(table=fresh_tickets, updated_at_column="OpenedAt", lookback_seconds=0)
     assert rows(utc, since)["TicketNo"][0] == "T-00001"
 
 

@@ -18,7 +18,7 @@ import importlib
 import re
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Self
 
 import polars as pl
@@ -63,6 +63,12 @@ class SqlOptions(SourceOptions):
     updated_at_column: str | None = None
     """A timestamp column of the result; with a watermark only rows with a later value are
     read (``WHERE col > $n``, bound), ordered by it."""
+    lookback_seconds: float = Field(default=300.0, ge=0)
+    """With a watermark, also re-read rows stamped up to this long before it. A writer's
+    transaction that stamps ``now()`` but commits after a run has read leaves a row older
+    than the new watermark; without a lookback that row is never read. Re-read rows are
+    merged by key (the latest ``updated_at`` wins), never duplicated. Set it above your
+    longest writing transaction; 0 reads strictly after the watermark."""
     batch_size_bytes: int | None = Field(default=None, gt=0)
     """Size hint of each Arrow batch the driver fetches (ADBC sizes batches in bytes, not
     rows); the driver's default (16 MiB) when unset."""
@@ -148,8 +154,8 @@ def build_statement(options: SqlOptions, since: datetime | None) -> Statement:
     """The SQL text and bound parameters of one extract.
 
     The base query is wrapped as a subquery (on lines of its own, so a trailing ``--``
-    comment cannot swallow the wrapper); the watermark is the parameter after the
-    configured ones (see :func:`watermark_text`).
+    comment cannot swallow the wrapper); the watermark, less ``lookback_seconds``, is the
+    parameter after the configured ones (see :func:`watermark_text`).
     """
     if options.query is not None:
         base = options.query
@@ -164,6 +170,8 @@ def build_statement(options: SqlOptions, since: datetime | None) -> Statement:
     if options.updated_at_column is not None:
         column = f"q.{quote_identifier(options.updated_at_column)}"
         if since is not None:
+            if isinstance(since, datetime):
+                since = since - timedelta(seconds=options.lookback_seconds)
             parameters.append(watermark_text(since))
             sql += f"\nWHERE {column} > CAST(${len(parameters)} AS timestamptz)"
         sql += f"\nORDER BY {column}"
