@@ -19,6 +19,14 @@ run killed between renames leaves a journal that the next write rolls forward be
 doing anything else, and staged files of a run killed before its journal are deleted.
 One run writes to an output root at a time. Re-running a period renames over the same
 ``part-0.parquet``, so rows are replaced, never duplicated.
+
+On an object store (``s3://bucket/prefix``) a rename is a server-side copy then a delete.
+The protocol holds as it is: a PUT or a copy makes a whole object visible at once, and
+rolling a journal forward copies again only staged objects whose delete had not happened,
+which is idempotent. One rule is for object stores, where a write reported as failed may
+have landed: a failed publish deletes its journal before its staged files (``_abandon``).
+docs/object-storage.md says what a reader may see meanwhile and what the store must provide
+(strong list-after-write consistency, as S3 has).
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import json
 import posixpath
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,16 +67,53 @@ def period_key(start: pl.Expr, grain: str) -> pl.Expr:
     return start.dt.year().cast(pl.String)
 
 
+FOLDERLESS = frozenset({"s3", "gcs"})
+"""pyarrow filesystems of object stores, by ``type_name``: a key needs no parent folder, and
+creating one costs a request per level for every file staged."""
+
+SECRET_QUERY_KEYS = frozenset({"access_key", "secret_key", "session_token"})
+
+
 def open_filesystem(root: str) -> tuple[pafs.FileSystem, str]:
-    """A pyarrow filesystem and the path of ``root`` inside it (local folders or URLs)."""
+    """A pyarrow filesystem and the path of ``root`` inside it: a local folder, a URL pyarrow
+    opens natively (``s3://``, ``gs://``, ``hdfs://``, ``file://``), else any fsspec URL.
+
+    Object-store credentials and endpoints come from the environment (``AWS_*`` variables or
+    the AWS config chain for S3), never from the URL: the root is recorded in every manifest.
+    """
+    if "://" not in root:
+        return pafs.LocalFileSystem(), posixpath.abspath(root)
+    _refuse_credentials(root)
     try:
-        if "://" in root:
-            fs, path = pafs.FileSystem.from_uri(root)
-            return fs, path.rstrip("/")
-        local = pafs.LocalFileSystem()
-        return local, posixpath.abspath(root)
-    except (pa.ArrowInvalid, OSError) as exc:
+        fs, path = pafs.FileSystem.from_uri(root)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        fs, path = _fsspec_filesystem(root, exc)
+    except OSError as exc:
         raise OutputError(f"cannot open output root {root!r}: {exc}") from exc
+    return fs, path.rstrip("/")
+
+
+def _refuse_credentials(root: str) -> None:
+    parts = urllib.parse.urlsplit(root)
+    query = {key.lower() for key, _ in urllib.parse.parse_qsl(parts.query)}
+    if parts.username or parts.password or query & SECRET_QUERY_KEYS:
+        raise OutputError(
+            "the output root URL carries credentials, which would be written to every "
+            "manifest; give them in the environment (AWS_ACCESS_KEY_ID, "
+            "AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ...) instead"
+        )
+
+
+def _fsspec_filesystem(root: str, arrow_error: Exception) -> tuple[pafs.FileSystem, str]:
+    """A URL scheme pyarrow has no filesystem for, opened through fsspec (``memory://``,
+    ``az://`` with adlfs, ...)."""
+    try:
+        import fsspec  # type: ignore[import-untyped]
+
+        fs, path = fsspec.core.url_to_fs(root)
+    except (ImportError, ValueError, OSError) as exc:
+        raise OutputError(f"cannot open output root {root!r}: {arrow_error}; {exc}") from exc
+    return pafs.PyFileSystem(pafs.FSSpecHandler(fs)), str(path)
 
 
 @dataclass(frozen=True)
@@ -82,15 +128,24 @@ class ParquetSink(Sink):
     def __init__(self, root: str) -> None:
         super().__init__(root)
         self.fs, self.base = open_filesystem(root)
+        self.object_store = self.fs.type_name in FOLDERLESS
 
     def path(self, *parts: str) -> str:
         return posixpath.join(self.base, *parts)
+
+    def _public(self, path: str) -> str:
+        """A published path as readers name it: ``s3://bucket/key`` rather than the bare
+        ``bucket/key`` pyarrow uses inside an object store."""
+        if self.object_store:
+            return f"{self.root.split('://', 1)[0]}://{path}"
+        return path
 
     # -- publishing --------------------------------------------------------------------------
 
     def write(self, outputs: RunOutputs) -> list[str]:
         self.recover()
         staged: list[_Staged] = []
+        journal = self.path("_runs", f".{outputs.run_id}{JOURNAL_SUFFIX}")
         try:
             for relative, table in self._tables(outputs):
                 staged.append(self._stage(relative, table, outputs.run_id))
@@ -105,20 +160,35 @@ class ParquetSink(Sink):
                 manifest.staged, json.dumps(outputs.manifest, indent=2, default=str).encode()
             )
             staged.append(manifest)  # renamed last: the manifest appears once all else has
-            journal = self.path("_runs", f".{outputs.run_id}{JOURNAL_SUFFIX}")
             self._write_bytes(
                 journal,
                 json.dumps({"renames": [[s.staged, s.final] for s in staged]}).encode(),
             )
         except Exception as exc:
-            for item in staged:
-                self._delete_quietly(item.staged)
+            self._abandon(journal, staged)
             if isinstance(exc, OutputError):
                 raise
             raise OutputError(f"writing outputs under {self.root} failed: {exc}") from exc
         self._apply(staged)
         self._delete_quietly(journal)
-        return [item.final for item in staged]
+        return [self._public(item.final) for item in staged]
+
+    def _abandon(self, journal: str, staged: list[_Staged]) -> None:
+        """Undo a publish that failed before its journal was known to be written.
+
+        The journal is the commit point, and a write reported as failed may still have
+        landed (an object store's PUT can succeed on the server and time out on the way
+        back). So the journal goes first; if it cannot be shown gone, every staged file
+        stays for the next run to roll forward whole: deleting some would let that roll
+        forward publish part of this run.
+        """
+        try:
+            if self.fs.get_file_info(journal).type != pafs.FileType.NotFound:
+                self.fs.delete_file(journal)
+        except OSError:
+            return
+        for item in staged:
+            self._delete_quietly(item.staged)
 
     def recover(self) -> list[str]:
         """Finish any publish a killed run left half done; return the journals rolled forward."""
@@ -202,7 +272,7 @@ class ParquetSink(Sink):
         folder, name = posixpath.split(final)
         staged = posixpath.join(folder, f".{name}.{run_id}.tmp")
         try:
-            self.fs.create_dir(folder, recursive=True)
+            self._make_folder(folder)
             with self.fs.open_output_stream(staged) as stream:
                 pq.write_table(
                     table,
@@ -251,12 +321,17 @@ class ParquetSink(Sink):
         return frame
 
     def _write_bytes(self, path: str, data: bytes) -> None:
-        self.fs.create_dir(posixpath.dirname(path), recursive=True)
+        self._make_folder(posixpath.dirname(path))
         with self.fs.open_output_stream(path) as stream:
             stream.write(data)
 
+    def _make_folder(self, folder: str) -> None:
+        if not self.object_store:
+            self.fs.create_dir(folder, recursive=True)
+
     def _move(self, source: str, destination: str) -> None:
-        """Rename over ``destination``: atomic on local filesystems (POSIX rename)."""
+        """Rename over ``destination``: atomic on local filesystems (POSIX rename); on an
+        object store a server-side copy (atomic per object) then a delete of ``source``."""
         self.fs.move(source, destination)
 
     def _delete_quietly(self, path: str) -> None:
