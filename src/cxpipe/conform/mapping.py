@@ -136,8 +136,9 @@ def conform(frame: pl.LazyFrame, config: SourceConfig, entity: Entity) -> pl.Laz
     mapped = frame.select(
         *values,
         _cx_errors=error_list,
-        _cx_file=pl.col("_cx_file"),
-        _cx_row=pl.col("_cx_row"),
+        _cx_file=pl.col("_cx_file").cast(pl.String),
+        # a plugin numbering rows with with_row_index hands UInt32; outputs stay signed
+        _cx_row=pl.col("_cx_row").cast(pl.Int64),
     )
     if config.events is not None:
         mapped = fold_events(mapped, config.events, source=config.name)

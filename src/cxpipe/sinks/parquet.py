@@ -367,13 +367,33 @@ def _quarantine_arrow(frame: pl.DataFrame) -> pa.Table:
 
 
 def _plain_arrow(frame: pl.DataFrame) -> pa.Table:
-    """Arrow with plain ``string`` columns (polars writes large/view strings), which every BI
-    reader accepts."""
+    """Arrow with the types every BI reader accepts, whatever a plugin's frame held: plain
+    ``string`` (polars writes large/view strings), signed integers (Power BI and Spark have
+    no unsigned ones; widened so no value overflows), timestamps in microseconds UTC
+    (naive ones are taken as UTC, as everywhere in cxpipe), and dictionaries decoded."""
     table = frame.to_arrow()
-    fields: list[Any] = []
-    for f in table.schema:
-        if pa.types.is_large_string(f.type) or pa.types.is_string_view(f.type):
-            fields.append(pa.field(f.name, pa.string(), f.nullable))
-        else:
-            fields.append(f)
-    return table.cast(pa.schema(fields))
+    columns = [
+        # nanoseconds truncate to microseconds; any other lossy cast is an error
+        column.cast(_bi_type(f.type), safe=not pa.types.is_timestamp(f.type))
+        for f, column in zip(table.schema, table.columns, strict=True)
+    ]
+    return pa.Table.from_arrays(columns, schema=pa.schema([_bi_field(f) for f in table.schema]))
+
+
+_SIGNED = {8: pa.int16(), 16: pa.int32(), 32: pa.int64(), 64: pa.int64()}
+
+
+def _bi_type(kind: pa.DataType) -> pa.DataType:
+    if pa.types.is_dictionary(kind):
+        return _bi_type(kind.value_type)
+    if pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
+        return pa.string()
+    if pa.types.is_unsigned_integer(kind):
+        return _SIGNED[kind.bit_width]
+    if pa.types.is_timestamp(kind):
+        return pa.timestamp("us", tz="UTC")
+    return kind
+
+
+def _bi_field(f: pa.Field) -> pa.Field:
+    return pa.field(f.name, _bi_type(f.type), f.nullable)
