@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # tested on its own (their tests/ folders would clash in one run).
 PLUGINS := $(wildcard plugins/cxpipe-*)
 
-.PHONY: setup demo test lint typecheck unit lock clean postgres
+.PHONY: setup demo test lint typecheck unit lock clean system-packages
 
 $(STAMP): pyproject.toml requirements.lock $(wildcard plugins/cxpipe-*/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
@@ -31,18 +31,22 @@ typecheck: setup
 	$(BIN)/mypy
 	for plugin in $(PLUGINS) plugins/_template; do $(BIN)/mypy $$plugin/src $$plugin/tests || exit 1; done
 
-# PostgreSQL server binaries for the SQL connector's tests, which start and delete their own
-# private server (no service runs). Installed from Debian's packages where apt-get exists;
-# elsewhere those tests skip, except under CI=true, where they fail instead.
-postgres:
-	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v apt-get >/dev/null; then \
+# Debian packages the tests drive for real: PostgreSQL server binaries for the SQL
+# connector's tests, which start and delete their own private server (no service runs), and
+# Chromium for the scorecard's browser test. Installed where apt-get exists and they are
+# missing; elsewhere those tests skip, except under CI=true, where they fail instead.
+system-packages:
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium fonts-dejavu-core"; \
+	if [ -n "$$missing" ] && command -v apt-get >/dev/null; then \
 		SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO="sudo"; \
 		$$SUDO apt-get update -qq && \
-		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql; \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
 # The plugins' own suites first, cxpipe's last (its summary closes the log).
-unit: setup postgres
+unit: setup system-packages
 	for plugin in $(PLUGINS); do $(BIN)/pytest -q -p no:cacheprovider $$plugin/tests || exit 1; done
 	$(BIN)/pytest
 
