@@ -46,6 +46,24 @@ def test_run_exits_0_and_prints_the_headlines_and_the_row_accounting(
         assert accounting_line(source).search(result.output), source["name"]
     assert manifest["run_id"] in result.output
     assert list((output / "metric_values").glob("period=*/part-0.parquet"))
+    # the run renders its scorecard after the commit, with the config's targets recorded
+    page = output / "scorecards" / f"{manifest['run_id']}.html"
+    printed = "".join(result.output.split())  # the console wraps long paths anywhere
+    assert f"Scorecard(openinabrowser):{page}" in printed
+    assert manifest["action_plan"]["targets"]["reopen_rate_pct"] == 5.0
+    page.unlink()
+    again = runner.invoke(app, ["scorecard", str(output)])
+    assert again.exit_code == 0, again.output
+    assert page.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    elsewhere = tmp_path / "card.html"
+    assert runner.invoke(app, ["scorecard", str(output), "-o", str(elsewhere)]).exit_code == 0
+    assert elsewhere.read_text(encoding="utf-8") == page.read_text(encoding="utf-8")
+
+
+def test_scorecard_of_a_root_without_a_run_exits_2(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["scorecard", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "no run manifest" in result.output
 
 
 @pytest.mark.parametrize(

@@ -41,7 +41,14 @@ from cxpipe.demo.generator import write_demo_files
 from cxpipe.errors import SourceError
 from cxpipe.report import headline_markdown
 from cxpipe.run import run_pipeline, start_run
-from cxpipe_flow import ARTIFACT_KEY, cxpipe_run, extract, metrics_and_write, validate
+from cxpipe_flow import (
+    ARTIFACT_KEY,
+    SCORECARD_ARTIFACT_KEY,
+    cxpipe_run,
+    extract,
+    metrics_and_write,
+    validate,
+)
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -324,3 +331,20 @@ def test_input_error_fails_fast_without_retry(
     assert "missing.csv" in (state.message or "")
     assert _attempts(tmp_path) == 1
     assert not (tmp_path / "output" / "_runs").exists()
+
+
+@pytest.mark.slow
+def test_flow_renders_the_scorecard_and_links_it_as_an_artifact(demo_flow_run: FlowRun) -> None:
+    run_id = demo_flow_run.manifest["run_id"]
+    page = demo_flow_run.output / "scorecards" / f"{run_id}.html"
+    assert page.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    with get_client(sync_client=True) as client:
+        (artifact,) = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=[SCORECARD_ARTIFACT_KEY]),
+                flow_run_id=ArtifactFilterFlowRunId(any_=[demo_flow_run.flow_run_id]),
+            )
+        )
+    assert artifact.type == "markdown"  # Prefect stores a link artifact as markdown
+    assert page.resolve().as_uri() in str(artifact.data)
+    assert f"Scorecard of run {run_id}" in str(artifact.data)

@@ -25,6 +25,7 @@ from typing import Final, Literal
 import polars as pl
 from pydantic import Field, field_validator, model_validator
 
+from cxpipe.metrics.base import HOURS_PER_MICROSECOND
 from cxpipe.models import StrictModel, check_timezone
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -291,7 +292,10 @@ class BusinessClock:
             .with_columns(_micros(start).alias(_T0), _micros(end).alias(_T1))
             .with_columns(self._index_before(_T0).alias(_I), self._index_before(_T1).alias(_J))
             .with_columns(self._worked(_T0, _I).alias(_B), self._worked(_T1, _J).alias(_C))
-            .with_columns(((pl.col(_C) - pl.col(_B)) / _US_PER_HOUR).alias(name))
+            # × the reciprocal, not ÷: the same bits in any batch (HOURS_PER_MICROSECOND)
+            .with_columns(
+                ((pl.col(_C) - pl.col(_B)).cast(pl.Float64) * HOURS_PER_MICROSECOND).alias(name)
+            )
             .drop(_TEMPORARY, strict=False)
         )
 

@@ -45,7 +45,9 @@ def _progress() -> Iterator[Callable[[str], None]]:
         yield status.update
 
 
-def _report(values: pl.DataFrame, manifest: dict[str, Any], root: str) -> None:
+def _report(
+    values: pl.DataFrame, manifest: dict[str, Any], root: str, scorecard: str | None = None
+) -> None:
     headlines = Table(title=f"Headline metrics (all clients, latest period) — outputs in {root}")
     for column, justify in [
         ("metric", "left"),
@@ -77,6 +79,8 @@ def _report(values: pl.DataFrame, manifest: dict[str, Any], root: str) -> None:
             console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     out.print(f"Run {manifest['run_id']}: manifest at {root}/_runs/{manifest['run_id']}.json")
     out.print(f"Read it back: duckdb -c \"select * from '{root}/metric_values/*/*.parquet'\"")
+    if scorecard:
+        out.print(f"Scorecard (open in a browser): {scorecard}")
 
 
 @app.command()
@@ -102,7 +106,7 @@ def run(
         cfg = load_config(config)
         with _progress() as say:
             result = run_pipeline(cfg, output=output, progress=say, full_refresh=full_refresh)
-    _report(result.metric_values, result.manifest, result.output_root)
+    _report(result.metric_values, result.manifest, result.output_root, result.scorecard)
 
 
 @app.command()
@@ -124,7 +128,7 @@ def demo(
         cfg = demo_config(data, output)
         with _progress() as say:
             result = run_pipeline(cfg, progress=say)
-    _report(result.metric_values, result.manifest, result.output_root)
+    _report(result.metric_values, result.manifest, result.output_root, result.scorecard)
 
 
 @app.command()
@@ -179,6 +183,24 @@ def dictionary(
     else:
         output.write_text(text, encoding="utf-8")
         out.print(f"wrote {output}")
+
+
+@app.command()
+def scorecard(
+    output_root: Annotated[
+        str, typer.Argument(help="Output root of a run (a folder or an s3:// URL).")
+    ] = "output",
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write here (else scorecards/<run_id>.html)."),
+    ] = None,
+) -> None:
+    """Render the latest run's HTML scorecard again from its output root."""
+    from cxpipe.scorecard import write_scorecard
+
+    with _user_errors():
+        where = write_scorecard(output_root, None if output is None else str(output))
+    out.print(f"wrote {where}")
 
 
 def main() -> None:

@@ -25,7 +25,8 @@ from cxpipe import __version__
 from cxpipe.config import CxpipeConfig, SourceConfig
 from cxpipe.conform import conform
 from cxpipe.errors import ConformError, CxpipeError, PluginError, SourceError, ValidationFailed
-from cxpipe.metrics.base import Clock, ElapsedClock, MetricContext, MetricInfo
+from cxpipe.metrics.aggregate import RESULT_SCHEMA
+from cxpipe.metrics.base import Clock, ElapsedClock, MetricContext, MetricInfo, MetricSpec
 from cxpipe.plugins import build_registry, describe_plugins, get_plugin_manager
 from cxpipe.registry import Registry
 from cxpipe.schemas import (
@@ -149,6 +150,8 @@ class RunResult:
     metric_values: pl.DataFrame
     manifest: dict[str, Any]
     paths: list[str]
+    scorecard: str | None = None
+    """Where the run's HTML scorecard went, once rendered (:func:`publish_scorecard`)."""
 
 
 def new_run_id(now: datetime) -> str:
@@ -327,14 +330,28 @@ def unit_on(info: MetricInfo, metric_ctx: MetricContext) -> str:
     return metric_ctx.clock.unit if info.clock_hours else info.unit
 
 
-def compute_metrics(
-    ctx: RunContext, frames: Mapping[str, pl.LazyFrame]
-) -> tuple[pl.DataFrame, dict[str, str]]:
-    """Plan every selected metric lazily, then collect them together once.
+METRIC_ORDER: tuple[str, ...] = ("metric", "period_grain", "period_start", "client_id", "segment")
+"""The order metric values are returned in (nulls last): the grain key, so a run's values come
+out in the same order however they were computed, whole or partitioned."""
 
-    Returns the metric values (in the ``metric_values`` schema) and the metrics skipped
-    with the reason (a missing input entity).
-    """
+
+@dataclass(frozen=True)
+class MetricPlan:
+    """The metrics a run computes and the context they share: all a partitioned run's
+    workers need besides the inputs (no frames, no plugin manager, so it pickles small)."""
+
+    context: MetricContext
+    specs: tuple[MetricSpec, ...]
+    """The selected metrics whose required inputs are present, by name."""
+    skipped: Mapping[str, str]
+    """Selected metrics left out, with the reason (a missing input entity)."""
+    units: Mapping[str, str]
+    """Unit of every emitted metric name (clock-measured durations take the clock's)."""
+
+
+def plan_metrics(ctx: RunContext, frames: Mapping[str, pl.LazyFrame]) -> MetricPlan:
+    """Check the ``[metrics]`` selection, build the shared context (its data window covers
+    all the frames) and pick the metrics to compute. Sets ``ctx.metric_context``."""
     settings = ctx.config.metrics
     metric_ctx = build_metric_context(ctx.config, frames)
     ctx.metric_context = metric_ctx
@@ -346,7 +363,7 @@ def compute_metrics(
             f"[metrics] names metric(s) no plugin registered: {', '.join(sorted(unknown))}; "
             f"see `cxpipe plugins`"
         )
-    planned: list[pl.LazyFrame] = []
+    specs: list[MetricSpec] = []
     skipped: dict[str, str] = {}
     for name, spec in sorted(ctx.registry.metrics.items()):
         if (wanted is not None and name not in wanted) or name in settings.skip:
@@ -355,23 +372,59 @@ def compute_metrics(
         if missing:
             skipped[name] = f"no source provides {', '.join(missing)}"
             continue
-        planned.append(spec.compute(metric_ctx, frames))
-    computed_at = datetime.now(UTC).replace(microsecond=0)
+        specs.append(spec)
     units = {info.name: unit_on(info, metric_ctx) for info, _ in ctx.registry.catalog()}
+    return MetricPlan(metric_ctx, tuple(specs), skipped, units)
+
+
+RowFilter = Callable[[MetricSpec], "pl.Expr | None"]
+"""Which of a metric's result rows to keep (None: all of them)."""
+
+
+def evaluate_metrics(
+    context: MetricContext,
+    specs: Iterable[MetricSpec],
+    frames: Mapping[str, pl.LazyFrame],
+    *,
+    keep: RowFilter | None = None,
+) -> pl.DataFrame:
+    """Plan every metric lazily, then collect them together once; rows in the result shape
+    (:data:`cxpipe.metrics.aggregate.RESULT_SCHEMA`). ``keep`` filters each metric's rows
+    inside its plan, so the engine can push the filter down to the inputs."""
+    planned: list[pl.LazyFrame] = []
+    for spec in specs:
+        plan = spec.compute(context, frames)
+        row_filter = keep(spec) if keep is not None else None
+        planned.append(plan if row_filter is None else plan.filter(row_filter))
+    if not planned:
+        return RESULT_SCHEMA.to_frame()
+    return pl.concat(pl.collect_all(planned), how="vertical")
+
+
+def stamp_metric_values(ctx: RunContext, plan: MetricPlan, values: pl.DataFrame) -> pl.DataFrame:
+    """Result rows as ``metric_values``: with unit, run id and time, in :data:`METRIC_ORDER`."""
+    computed_at = datetime.now(UTC).replace(microsecond=0)
+    stamped = values.with_columns(
+        unit=pl.col("metric").replace_strict(plan.units, default="", return_dtype=pl.String),
+        run_id=pl.lit(ctx.run_id, dtype=pl.String),
+        computed_at=pl.lit(computed_at, dtype=pl.Datetime("us", "UTC")),
+    )
+    return stamped.select(METRIC_VALUES.names).sort(METRIC_ORDER, nulls_last=True)
+
+
+def compute_metrics(
+    ctx: RunContext, frames: Mapping[str, pl.LazyFrame]
+) -> tuple[pl.DataFrame, dict[str, str]]:
+    """Plan every selected metric lazily, then collect them together once.
+
+    Returns the metric values (in the ``metric_values`` schema) and the metrics skipped
+    with the reason (a missing input entity). :func:`cxpipe.partition.compute_metrics_partitioned`
+    computes the same values in independent client shards.
+    """
+    plan = plan_metrics(ctx, frames)
     with ctx.timed("metrics"):
-        values = (
-            pl.concat(pl.collect_all(planned), how="vertical")
-            if planned
-            else pl.from_arrow(METRIC_VALUES.empty_table())
-        )
-    assert isinstance(values, pl.DataFrame)
-    if "unit" not in values.columns:
-        values = values.with_columns(
-            unit=pl.col("metric").replace_strict(units, default="", return_dtype=pl.String),
-            run_id=pl.lit(ctx.run_id, dtype=pl.String),
-            computed_at=pl.lit(computed_at, dtype=pl.Datetime("us", "UTC")),
-        )
-    return values.select(METRIC_VALUES.names), skipped
+        values = evaluate_metrics(plan.context, plan.specs, frames)
+    return stamp_metric_values(ctx, plan, values), dict(plan.skipped)
 
 
 def compute_derived(
@@ -587,6 +640,8 @@ def build_manifest(
             "skipped": dict(skipped),
         },
         "derived": _derived_summary(derived or {}),
+        # what the scorecard compares against, so an output root alone renders it exactly
+        "action_plan": {"targets": dict(ctx.config.action_plan.targets)},
         "timings_seconds": dict(ctx.timings),
     }
 
@@ -679,8 +734,23 @@ def run_pipeline(
     except BaseException as error:
         ctx.plugin_manager.hook.cxpipe_on_run_error(run=ctx, error=error)
         raise
+    say("rendering the scorecard")
+    publish_scorecard(ctx, result)
     finish_run(ctx, result)
     return result
+
+
+def publish_scorecard(ctx: RunContext, result: RunResult) -> str:
+    """Render the committed run's scorecard (``scorecards/<run_id>.html`` under the output
+    root) from what was written, so it shows exactly what a BI tool reads; returns where it
+    went. Written after the commit, whole or not at all: a failure here leaves the
+    committed outputs as they are, and any later run (or ``cxpipe scorecard``) renders it."""
+    from cxpipe.scorecard import write_scorecard
+
+    with ctx.timed("scorecard"):
+        where = write_scorecard(result.output_root)
+    result.scorecard = where
+    return where
 
 
 def finish_run(ctx: RunContext, result: RunResult) -> list[str]:
@@ -695,16 +765,22 @@ def finish_run(ctx: RunContext, result: RunResult) -> list[str]:
 
 
 __all__ = [
+    "METRIC_ORDER",
     "ConformedSource",
     "CxpipeError",
+    "MetricPlan",
     "RunContext",
     "RunResult",
     "ValidatedSource",
     "compute_derived",
     "compute_metrics",
+    "evaluate_metrics",
     "extract_source",
     "finish_run",
+    "plan_metrics",
+    "publish_scorecard",
     "run_pipeline",
+    "stamp_metric_values",
     "start_run",
     "validate_source",
     "write_outputs",

@@ -225,7 +225,8 @@ def test_a_run_to_s3_writes_the_values_and_layout_of_a_local_run(
     assert_same_values(metric_values(published.files), metric_values(local))
 
     def layout(files: Mapping[str, bytes]) -> set[str]:
-        return {k for k in visible(files) if not k.startswith("_runs/")}
+        per_run = ("_runs/", "scorecards/")  # named by run id
+        return {k for k in visible(files) if not k.startswith(per_run)}
 
     assert layout(published.files) == layout(local)
     for table in ("dim_metric", "dim_client"):
@@ -298,8 +299,9 @@ def rerun(s3: S3Server, published: Published, tmp_path_factory: pytest.TempPathF
 
 
 def test_an_identical_rerun_is_idempotent(published: Published, rerun: Rerun) -> None:
-    keys = sorted([*published.files, f"_runs/{rerun.result.run_id}.json"])
-    assert sorted(rerun.files) == keys  # the same keys, plus this run's manifest
+    run_id = rerun.result.run_id
+    keys = sorted([*published.files, f"_runs/{run_id}.json", f"scorecards/{run_id}.html"])
+    assert sorted(rerun.files) == keys  # the same keys, plus this run's manifest and page
     assert [k for k in rerun.files if is_hidden(k)] == []
     values = metric_values(rerun.files)
     assert set(values["run_id"].to_list()) == {rerun.result.run_id}

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from cxpipe import MetricContext, metric
-from cxpipe.metrics.aggregate import count_rows, empty_result
+from cxpipe.metrics.aggregate import count_rows, empty_result, finish, period_start
 from cxpipe.metrics.base import Grain, MetricSpec
 from cxpipe.testing import METRIC_RULES, ContractWarning, MetricCase, make_tickets
 
@@ -128,6 +128,35 @@ def test_determinism() -> None:
         return volume(ctx, tickets).with_columns(value=pl.col("value") + next(calls))
 
     broken("deterministic", "two computations on the same inputs differ", drifting)
+
+
+def share_of_all(ctx: MetricContext, tickets: pl.LazyFrame) -> pl.LazyFrame:
+    """A client's tickets as a share of every client's: its rows depend on other clients."""
+    keyed = tickets.with_columns(_period_start=period_start("opened_at", ctx.grain))
+    everyone = keyed.group_by("_period_start").agg(_all=pl.len())
+    per_client = keyed.group_by("_period_start", "client_id").agg(_n=pl.len())
+    shares = per_client.join(everyone, on="_period_start").select(
+        "_period_start",
+        "client_id",
+        _segment=pl.lit(None, pl.String),
+        value=pl.col("_n") / pl.col("_all") * 100.0,
+        numerator=pl.lit(None, pl.Float64),
+        denominator=pl.lit(None, pl.Float64),
+        sample_size=pl.col("_n"),
+    )
+    return finish(shares, metric="test.volume", grain=ctx.grain)
+
+
+def test_client_separable() -> None:
+    assert TICKETS.get_column("client_id").n_unique() >= 2
+    broken("client_separable", "client_separable=False", share_of_all)
+    # Declared, the rule accepts it; every other rule holds for it too.
+    for rule in METRIC_RULES.values():
+        rule(case(declare(share_of_all, client_separable=False)))
+    with pytest.warns(ContractWarning, match="drop the flag"):
+        METRIC_RULES["client_separable"](case(declare(volume, client_separable=False)))
+    one_client = {"tickets": TICKETS.with_columns(client_id=pl.lit("C01"))}
+    METRIC_RULES["client_separable"](MetricCase(declare(share_of_all), one_client))
 
 
 def test_empty_inputs() -> None:

@@ -5,6 +5,13 @@ Every metric of METRICS.md is emitted per period and per client, plus an all-cli
 way for everybody, so a metric body only says *which* rows count and *what* to aggregate.
 The all-clients row is aggregated from the rows themselves, never averaged from the
 per-client values, so medians and ratios stay exact.
+
+Values are the same bits however the engine splits the rows into batches, so a run
+partitioned by client gives exactly what one process gives (docs/distributed.md). Two
+habits keep it so: float sums go through :func:`exact_sum` (a plain float sum adds in
+whatever order the engine's threads finish), and a division by a constant is written as a
+multiplication by its reciprocal (polars divides a column by a number that way, except in
+a one-row batch, where it divides exactly; see ``HOURS_PER_MICROSECOND``).
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from collections.abc import Mapping, Sequence
 
 import polars as pl
 
-from cxpipe.metrics.base import Grain
+from cxpipe.metrics.base import HOURS_PER_MICROSECOND, Grain
 
 _STEP: dict[str, str] = {"week": "1w", "month": "1mo", "quarter": "1q", "year": "1y"}
 
@@ -51,6 +58,45 @@ def period_range(first: str | pl.Expr, last: str | pl.Expr, grain: Grain) -> pl.
     row for every period of a span, including periods without any event in them.
     """
     return pl.date_ranges(period_start(first, grain), period_start(last, grain), _STEP[grain])
+
+
+_FIXED_POINT: float = 2.0**64
+"""Fixed-point scale of :func:`exact_sum`: 64 fractional bits in an Int128."""
+_FIXED_LIMIT: float = 2.0**62
+"""Largest Σ|x| :func:`exact_sum` adds in fixed point; the Int128 holds 2**63 × 2**64."""
+
+
+def exact_sum(x: pl.Expr) -> pl.Expr:
+    """Σ ``x`` as a float that does not depend on the order the values are added in.
+
+    Float addition is not associative, and the engine adds partial sums in whatever order
+    its threads finish, so ``x.sum()`` can differ in the last bit between two runs on the
+    same rows. Here each value is scaled by 2**64 (exact: a power of two) and summed as an
+    Int128, where addition is exact and associative, then converted back once. Bits of a
+    value below 2**-64 are dropped (the same ones every time). Nulls are skipped like
+    ``sum()``; with a NaN or an infinity, or when Σ|x| reaches 2**62, it falls back to the
+    plain float sum (a non-finite result is the same in any order; such totals are not
+    metric values).
+    """
+    value = x.cast(pl.Float64)
+    fixed = (value * _FIXED_POINT).cast(pl.Int128, strict=False).sum().cast(pl.Float64)
+    return (
+        pl.when(value.abs().sum() < _FIXED_LIMIT)
+        .then(fixed * (1 / _FIXED_POINT))
+        .otherwise(value.sum())
+    )
+
+
+def roll_up(frame: pl.LazyFrame, by: Sequence[str], sums: Sequence[str]) -> pl.LazyFrame:
+    """``frame`` grouped by ``by`` with the additive ``sums`` columns added up: integer
+    columns with ``sum()``, float ones with :func:`exact_sum`, so a total does not depend
+    on which groups the engine adds first. Reads the schema (no data) to tell them apart."""
+    schema = frame.collect_schema()
+    totals = [
+        exact_sum(pl.col(name)).alias(name) if schema[name].is_float() else pl.col(name).sum()
+        for name in sums
+    ]
+    return frame.group_by(*by).agg(totals)
 
 
 def empty_result() -> pl.LazyFrame:
@@ -149,10 +195,11 @@ def summarise_additive(
 ) -> pl.LazyFrame:
     """Like :func:`summarise` for metrics built from counts and sums.
 
-    ``sums`` are additive aggregates (``pl.len()``, ``x.sum()``) computed once per period,
-    client and segment; the all-clients rows add those groups up rather than scanning the
-    rows a second time. ``value``, ``sample_size``, ``numerator`` and ``denominator`` are
-    expressions over the ``sums`` columns.
+    ``sums`` are additive aggregates (``pl.len()``, ``x.sum()``, :func:`exact_sum` for
+    floats) computed once per period, client and segment; the all-clients rows add those
+    groups up (:func:`roll_up`) rather than scanning the rows a second time. ``value``,
+    ``sample_size``, ``numerator`` and ``denominator`` are expressions over the ``sums``
+    columns.
     """
     fine = (
         _keyed(frame, at, grain, segment_by)
@@ -168,9 +215,9 @@ def summarise_additive(
         )
     if all_clients:
         parts.append(
-            fine.group_by("_period_start", "_segment_value")
-            .agg(pl.col(list(sums)).sum())
-            .with_columns(client_id=pl.lit(None, dtype=pl.String))
+            roll_up(fine, ["_period_start", "_segment_value"], list(sums)).with_columns(
+                client_id=pl.lit(None, dtype=pl.String)
+            )
         )
     if not parts:
         return empty_result()
@@ -281,8 +328,8 @@ def sum_ratio(
         at=at,
         grain=grain,
         sums={
-            "_num": numerator.cast(pl.Float64).sum(),
-            "_den": denominator.cast(pl.Float64).sum(),
+            "_num": exact_sum(numerator),
+            "_den": exact_sum(denominator),
             "_n": pl.len(),
         },
         value=pl.when(den > 0).then(num / den * scale),
@@ -310,7 +357,7 @@ def mean(
         metric=metric,
         at=at,
         grain=grain,
-        sums={"_sum": pl.col("_x").sum(), "_n": pl.len()},
+        sums={"_sum": exact_sum(pl.col("_x")), "_n": pl.len()},
         value=total / n,
         numerator=total,
         denominator=n,
@@ -346,7 +393,8 @@ def quantile(
 
 def hours_between(start: str, end: str) -> pl.Expr:
     """Elapsed hours from ``start`` to ``end`` as a float (null when either is null)."""
-    return (pl.col(end) - pl.col(start)).dt.total_microseconds().cast(pl.Float64) / 3_600_000_000
+    elapsed = (pl.col(end) - pl.col(start)).dt.total_microseconds().cast(pl.Float64)
+    return elapsed * HOURS_PER_MICROSECOND
 
 
 def concat_results(parts: Sequence[pl.LazyFrame]) -> pl.LazyFrame:
@@ -376,10 +424,8 @@ def with_all_clients(
     """
     keys = [*by, "client_id"]
     per_client = cells.select(*keys, *sums)
-    everyone = (
-        cells.group_by(*by)
-        .agg(pl.col(list(sums)).sum())
-        .select(*by, pl.lit(None, dtype=pl.String).alias("client_id"), *sums)
+    everyone = roll_up(cells, by, sums).select(
+        *by, pl.lit(None, dtype=pl.String).alias("client_id"), *sums
     )
     return pl.concat(
         [per_client.with_columns(pl.col("client_id").cast(pl.String)), everyone], how="vertical"

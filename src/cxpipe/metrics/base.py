@@ -72,6 +72,13 @@ class Clock(Protocol):
         ...
 
 
+HOURS_PER_MICROSECOND: float = 1 / 3_600_000_000
+"""Multiply by it rather than divide by 3 600 000 000: polars divides a column by a number as
+a multiplication by its reciprocal, except in a one-row batch, where it divides exactly, so
+``x / c`` can differ in its last bit with the size of the batch the row happens to be in.
+``x * (1 / c)`` is the same in every batch (docs/distributed.md, "Identical values")."""
+
+
 class ElapsedClock:
     """Wall-clock hours: the default when no business calendar is configured."""
 
@@ -79,7 +86,7 @@ class ElapsedClock:
 
     def with_hours(self, frame: pl.LazyFrame, start: str, end: str, name: str) -> pl.LazyFrame:
         elapsed = (pl.col(end) - pl.col(start)).dt.total_microseconds().cast(pl.Float64)
-        return frame.with_columns((elapsed / 3_600_000_000).alias(name))
+        return frame.with_columns((elapsed * HOURS_PER_MICROSECOND).alias(name))
 
     def with_deadline(
         self, frame: pl.LazyFrame, start: str, hours: pl.Expr, name: str
@@ -125,6 +132,11 @@ class MetricSpec:
     optional_inputs: tuple[str, ...] = ()
     """Entities the metric uses when present; the metric is skipped when a required input is
     missing, but runs without an optional one."""
+    client_separable: bool = True
+    """Each client's rows depend only on that client's input rows (and the run's context),
+    so a partitioned run may compute clients in separate shards (docs/distributed.md).
+    False for a metric that compares a client with the others (a rank, a share of the
+    total): a partitioned run then computes its per-client rows on the whole data."""
 
     def compute(self, ctx: MetricContext, frames: Mapping[str, pl.LazyFrame]) -> pl.LazyFrame:
         kwargs = {name: frames[name] for name in self.inputs}
@@ -147,11 +159,14 @@ def metric(
     optional_inputs: tuple[str, ...] = (),
     also_emits: tuple[MetricInfo, ...] = (),
     clock_hours: bool = False,
+    client_separable: bool = True,
 ) -> Callable[[MetricFunction], MetricSpec]:
     """Declare a metric. The decorated function is called as ``fn(ctx, **frames)``.
 
     The function's parameters after ``ctx`` must be named like its ``inputs``, so a wrong
-    name fails at import time rather than mid-run.
+    name fails at import time rather than mid-run. Declare ``client_separable=False`` when
+    a client's rows depend on other clients' rows (see :attr:`MetricSpec.client_separable`);
+    the contract kit's ``client_separable`` rule checks the default holds.
     """
 
     def decorate(function: MetricFunction) -> MetricSpec:
@@ -169,6 +184,7 @@ def metric(
             optional_inputs=optional_inputs,
             function=function,
             emits=(main, *also_emits),
+            client_separable=client_separable,
         )
 
     return decorate

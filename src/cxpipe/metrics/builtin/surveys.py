@@ -17,6 +17,7 @@ import polars as pl
 from cxpipe.config import MetricSettings
 from cxpipe.metrics.aggregate import (
     concat_results,
+    exact_sum,
     finish,
     mean,
     period_start,
@@ -521,7 +522,7 @@ def perception_gap(ctx: MetricContext, survey_responses: pl.LazyFrame) -> pl.Laz
     overall_values = (
         gaps.filter(pl.col("_weight") > 0)
         .group_by("_period_start", "client_id")
-        .agg(value=(pl.col("_gap") * pl.col("_weight")).sum() / pl.col("_weight").sum())
+        .agg(value=exact_sum(pl.col("_gap") * pl.col("_weight")) / exact_sum(pl.col("_weight")))
     )
     # The responses behind an overall gap: those with a rating in a paired cell of a proxy
     # that weighs something. A response belongs to one client, so the counts add up.
@@ -582,7 +583,8 @@ def lost_time_hours(ctx: MetricContext, survey_responses: pl.LazyFrame) -> pl.La
     not. The total is a sum and carries no numerator (it adds up itself); the mean carries
     numerator Σ hours and denominator the responses with an estimate.
     """
-    hours = pl.col("lost_time_minutes").cast(pl.Float64).fill_nan(None) / 60.0
+    # × (1 / 60), not ÷ 60: the same bits in any batch (cxpipe.metrics.aggregate).
+    hours = pl.col("lost_time_minutes").cast(pl.Float64).fill_nan(None) * (1 / 60)
     estimated = client_responses(survey_responses).with_columns(_hours=hours)
     estimated = estimated.filter(pl.col("_hours").is_not_null())
     return concat_results(
@@ -592,7 +594,7 @@ def lost_time_hours(ctx: MetricContext, survey_responses: pl.LazyFrame) -> pl.La
                 metric="lost_time_hours",
                 at="submitted_at",
                 grain=ctx.grain,
-                value=pl.col("_hours").sum(),
+                value=exact_sum(pl.col("_hours")),
             ),
             mean(
                 estimated,
@@ -669,7 +671,7 @@ def proxy_priority(ctx: MetricContext, survey_responses: pl.LazyFrame) -> pl.Laz
         "_period_start",
         "client_id",
         _segment=pl.format("proxy={}", pl.col("_proxy")),
-        value=importance * (100.0 - satisfaction) / 100.0,
+        value=importance * (100.0 - satisfaction) * (1 / 100),  # not ÷: see lost_time_hours
         numerator=pl.lit(None, pl.Float64),
         denominator=pl.lit(None, pl.Float64),
         sample_size=pl.col("_n"),

@@ -265,6 +265,64 @@ def deterministic(case: MetricCase) -> None:
         raise AssertionError(f"two computations on the same inputs differ: {exc}") from None
 
 
+def _client_rows(frame: pl.DataFrame, clients: list[str]) -> pl.DataFrame:
+    return frame.filter(pl.col("client_id").is_in(clients)).sort(list(GRAIN_KEY), nulls_last=True)
+
+
+def client_separable(case: MetricCase) -> None:
+    """A client's rows depend only on that client's input rows: computed on the inputs of
+    half of the clients (their rows of every entity with a ``client_id``, the other
+    entities whole, the same data window), the per-client rows of those clients are the
+    ones computed on all inputs (floats within 1e-12), for both halves and at every grain.
+    A partitioned run (docs/distributed.md) computes client shards apart on this promise.
+    A metric that compares clients with each other declares
+    ``@cxpipe.metric(client_separable=False)`` and is computed on the whole data instead;
+    for it the rule only warns (:class:`ContractWarning`) if it looks separable after all.
+    Inputs with fewer than two clients leave nothing to check."""
+    from cxpipe.partition import plan_shards
+
+    lazy = {name: frame.lazy() for name, frame in case.inputs.items()}
+    halves = plan_shards(lazy, 2)
+    if len(halves) < 2:
+        return
+    declared = getattr(case.spec, "client_separable", True)
+    for grain in case.grains:
+        for half in halves:
+            subset = {
+                name: frame.filter(pl.col("client_id").is_in(half))
+                if "client_id" in frame.columns
+                else frame
+                for name, frame in case.inputs.items()
+            }
+            whole = _client_rows(case.result(grain), half)
+            alone = _client_rows(case.plan(grain, subset).collect(), half)
+            try:
+                assert_frame_equal(
+                    alone,
+                    whole,
+                    check_exact=False,
+                    rel_tol=FLOAT_TOLERANCE,
+                    abs_tol=FLOAT_TOLERANCE,
+                )
+            except AssertionError as exc:
+                if not declared:
+                    return  # the declaration is needed, and truthful
+                raise AssertionError(
+                    f"at grain {grain!r}, the rows of clients {half[:_SHOWN]} change when "
+                    f"the other clients' rows are left out: {exc}; a client's rows must "
+                    f"depend on its own rows only, or declare "
+                    f"@cxpipe.metric(..., client_separable=False)"
+                ) from None
+    if not declared:
+        warnings.warn(
+            f"metric {case.spec.name!r} declares client_separable=False, but each client's "
+            f"rows stay the same on the test inputs when other clients are left out; if "
+            f"that always holds, drop the flag so a partitioned run can shard it",
+            ContractWarning,
+            stacklevel=2,
+        )
+
+
 def empty_inputs(case: MetricCase) -> None:
     """On inputs with the same columns and no rows, the result is empty and still has the
     result schema (no error, no all-null row)."""
@@ -330,6 +388,7 @@ METRIC_RULES: Mapping[str, MetricRule] = {
         grain_keys_unique,
         values_finite,
         deterministic,
+        client_separable,
         empty_inputs,
         inputs_not_mutated,
         lazy_planning,
