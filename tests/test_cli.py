@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from cxpipe import cli
 from cxpipe.cli import app
 from cxpipe.demo import generator
 from cxpipe.demo.config import demo_config_text
@@ -101,8 +102,12 @@ def test_a_missing_config_file_exits_2_naming_it(tmp_path: Path) -> None:
     assert str(missing) in result.output.replace("\n", "")
 
 
-def test_plugins_lists_builtin_with_everything_it_registers() -> None:
-    result = runner.invoke(app, ["plugins"], env={"COLUMNS": "200"})  # no wrapped names
+def test_plugins_lists_builtin_with_everything_it_registers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # wide enough that no name wraps (the console's width is fixed when it is created)
+    monkeypatch.setattr(cli.out, "width", 200)
+    result = runner.invoke(app, ["plugins"])
 
     assert result.exit_code == 0, result.output
     assert "builtin" in result.output
