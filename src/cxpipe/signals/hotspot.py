@@ -13,7 +13,7 @@ from typing import Final
 import polars as pl
 
 from cxpipe.analysis import AnalysisContext, signal
-from cxpipe.metrics.aggregate import period_end, period_start
+from cxpipe.metrics.aggregate import exact_sum, period_end, period_start
 from cxpipe.metrics.builtin.surveys import (
     client_responses,
     proxy_weights,
@@ -88,10 +88,12 @@ def impacts(long: pl.LazyFrame, scope: list[str]) -> pl.LazyFrame:
     within = [*scope, "metric", "attribute"]
     return (
         long.group_by(*within, "attribute_value")
-        .agg(_n=pl.len().cast(pl.Int64), _sum=pl.col("score").sum())
+        # exact sums: a float sum's last bit depends on thread order, and a tie between two
+        # values' impacts must rank the same way in every run
+        .agg(_n=pl.len().cast(pl.Int64), _sum=exact_sum(pl.col("score")))
         .with_columns(
             value=pl.col("_sum") / pl.col("_n"),
-            reference=pl.col("_sum").sum().over(within) / pl.col("_n").sum().over(within),
+            reference=exact_sum(pl.col("_sum")).over(within) / pl.col("_n").sum().over(within),
         )
         .with_columns(
             change=pl.col("value") - pl.col("reference"),
