@@ -272,9 +272,11 @@ def cxpipe_run(
     except BaseException as error:
         ctx.plugin_manager.hook.cxpipe_on_run_error(run=ctx, error=error)
         raise
-    result.scorecard = scorecard(_as_is(ctx), result)
-    for failure in finish_run(ctx, result):
-        logger.warning("a cxpipe_after_run hook failed: %s", failure)
+    try:
+        result.scorecard = scorecard(_as_is(ctx), result)
+    finally:  # the outputs are committed: plugins are told even if the page fails
+        for failure in finish_run(ctx, result):
+            logger.warning("a cxpipe_after_run hook failed: %s", failure)
     # Outputs are committed and plugins told: a failed publish fails the flow run, loudly,
     # but is not reported to plugins as a failed cxpipe run.
     publish(result)

@@ -615,3 +615,24 @@ def test_an_expectation_added_by_a_plugin_quarantines_the_rows_it_rejects(
     assert reasons.str.contains("telephony export").all()
     volume = all_clients(result.metric_values.filter(pl.col("metric") == "ticket_volume"))
     assert volume["value"].sum() == DEMO_TICKETS - phone
+
+
+def test_a_scorecard_that_fails_leaves_the_run_committed_and_plugins_told(
+    demo_dir: Path,
+    demo_config_data: DemoConfigData,
+    recorder_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(output_root: str, path: str | None = None) -> str:
+        raise RuntimeError("the page could not be rendered")
+
+    monkeypatch.setattr("cxpipe.scorecard.write_scorecard", broken)
+    data = demo_config_data("clients", "tickets", plugins_dir=recorder_dir)
+    output = tmp_path / "out"
+    with pytest.raises(RuntimeError, match="could not be rendered"):
+        run_pipeline(parse_config(data, base_dir=demo_dir), output=str(output))
+    assert len(list((output / "_runs").glob("*.json"))) == 1  # committed before the page
+    assert list((output / "metric_values").glob("period=*/part-0.parquet"))
+    assert [event["hook"] for event in recorded(recorder_dir)] == ["before_run", "after_run"]
+    assert not (output / "scorecards").exists()

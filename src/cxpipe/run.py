@@ -735,8 +735,10 @@ def run_pipeline(
         ctx.plugin_manager.hook.cxpipe_on_run_error(run=ctx, error=error)
         raise
     say("rendering the scorecard")
-    publish_scorecard(ctx, result)
-    finish_run(ctx, result)
+    try:
+        publish_scorecard(ctx, result)
+    finally:  # the outputs are committed: plugins are told even if the page fails
+        finish_run(ctx, result)
     return result
 
 
