@@ -262,6 +262,21 @@ def _previous(card: Scorecard) -> str:
     return period_text(card.periods[-2], card.grain) if len(card.periods) > 1 else DASH
 
 
+def _trend(card: Scorecard, m: Measure, **style: Any) -> Markup:
+    """The measure's trend chart against its target and benchmark; ``style`` sizes it."""
+    return sparkline(
+        m.series,
+        card.periods,
+        label=m.label,
+        unit=m.unit,
+        grain=card.grain,
+        status=m.status,
+        target=m.target,
+        benchmark=m.benchmark.value if m.benchmark else None,
+        **style,
+    )
+
+
 def _card(card: Scorecard, m: Measure) -> Markup:
     latest = period_text(card.latest, card.grain) if card.latest else DASH
     if m.value is not None:
@@ -279,16 +294,7 @@ def _card(card: Scorecard, m: Measure) -> Markup:
         ("Benchmark", _benchmark_text(m)) if m.benchmark is not None else None,
         (f"vs {_previous(card)}", _change(m)),
     ]
-    chart = sparkline(
-        m.series,
-        card.periods,
-        label=m.label,
-        unit=m.unit,
-        grain=card.grain,
-        status=m.status,
-        target=m.target,
-        benchmark=m.benchmark.value if m.benchmark else None,
-    )
+    chart = _trend(card, m)
     first = period_text(card.periods[0], card.grain) if card.periods else ""
     seen = [v for _, v in m.series]
     spread = f"{value_text(min(seen), m.unit)} – {value_text(max(seen), m.unit)}" if seen else ""
@@ -359,19 +365,7 @@ def _measures(card: Scorecard, scope: Scope) -> Markup:
             el("td", _change(m), class_="num"),
             el(
                 "td",
-                sparkline(
-                    m.series,
-                    card.periods,
-                    label=m.label,
-                    unit=m.unit,
-                    grain=card.grain,
-                    status=m.status,
-                    target=m.target,
-                    benchmark=m.benchmark.value if m.benchmark else None,
-                    size=(120, 28),
-                    class_="spark mini",
-                    tooltips=False,
-                ),
+                _trend(card, m, size=(120, 28), class_="spark mini", tooltips=False),
             ),
             data_metric=m.metric,
         )
