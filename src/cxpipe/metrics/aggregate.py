@@ -87,6 +87,13 @@ def exact_sum(x: pl.Expr) -> pl.Expr:
     )
 
 
+def exact_mean(x: pl.Expr) -> pl.Expr:
+    """The mean of the non-null ``x`` by :func:`exact_sum`: the same bits whichever order the
+    engine adds them in (a plain ``mean()`` over groups or windows is not). Null when there
+    is no value, as ``mean()``."""
+    return pl.when(x.count() > 0).then(exact_sum(x) / x.count())
+
+
 def roll_up(frame: pl.LazyFrame, by: Sequence[str], sums: Sequence[str]) -> pl.LazyFrame:
     """``frame`` grouped by ``by`` with the additive ``sums`` columns added up: integer
     columns with ``sum()``, float ones with :func:`exact_sum`, so a total does not depend

@@ -8,6 +8,7 @@ from typing import Final
 import polars as pl
 
 from cxpipe.analysis import AnalysisContext, signal
+from cxpipe.metrics.aggregate import exact_mean
 from cxpipe.signals.trend import (
     NEUTRAL,
     SERIES_KEYS,
@@ -45,7 +46,7 @@ def trailing_stats(points: pl.LazyFrame, window: int) -> pl.LazyFrame:
             _n=pl.len().cast(pl.Int64),
             _median=value.median(),
             _mad=deviation.median(),
-            _mean_ad=deviation.mean(),
+            _mean_ad=exact_mean(deviation),
         )
     )
 

@@ -7,6 +7,7 @@ from typing import Final
 import polars as pl
 
 from cxpipe.analysis import AnalysisContext, signal
+from cxpipe.metrics.aggregate import exact_mean
 from cxpipe.signals.trend import NEGATIVE, NEUTRAL, POSITIVE, signal_settings
 
 SATISFACTION: Final = "client_experience_rating"
@@ -28,7 +29,9 @@ def standardised(metric_values: pl.LazyFrame, metrics: tuple[str, ...]) -> pl.La
     """
     group = ["metric", "period_grain", "period_start"]
     value = pl.col("value")
-    spread = value.std(ddof=0).over(group)
+    # exact means (population standard deviation in two passes): a z-score must not depend
+    # on the order threads add the values in
+    deviation = value - pl.col("_mean")
     return (
         metric_values.filter(
             pl.col("client_id").is_not_null()
@@ -38,11 +41,14 @@ def standardised(metric_values: pl.LazyFrame, metrics: tuple[str, ...]) -> pl.La
             & value.is_not_nan()
         )
         .select("metric", "period_grain", "period_start", "period_end", "client_id", "value")
+        .with_columns(_mean=exact_mean(value).over(group))
+        .with_columns(_spread=exact_mean(deviation * deviation).over(group).sqrt())
         .with_columns(
-            _z=pl.when((pl.len().over(group) >= MIN_CLIENTS) & (spread > 0)).then(
-                (value - value.mean().over(group)) / spread
+            _z=pl.when((pl.len().over(group) >= MIN_CLIENTS) & (pl.col("_spread") > 0)).then(
+                deviation / pl.col("_spread")
             )
         )
+        .drop("_mean", "_spread")
     )
 
 
@@ -87,7 +93,7 @@ def expectation_gap(ctx: AnalysisContext) -> pl.LazyFrame:
         .agg(
             period_end=pl.col("period_end").first(),
             value=pl.col("_z").filter(sat).first(),
-            reference=pl.col("_z").filter(is_delivery).mean(),
+            reference=exact_mean(pl.col("_z").filter(is_delivery)),
             _measures=pl.col("metric").filter(is_delivery).sort().str.join(", "),
             _clients=pl.col("_clients").filter(sat).first(),
         )

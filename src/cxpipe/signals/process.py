@@ -7,6 +7,7 @@ from typing import Final
 import polars as pl
 
 from cxpipe.analysis import AnalysisContext, signal
+from cxpipe.metrics.aggregate import exact_mean
 from cxpipe.signals.trend import (
     NEUTRAL,
     SERIES_KEYS,
@@ -55,8 +56,9 @@ def process_signal(ctx: AnalysisContext) -> pl.LazyFrame:
         .with_columns(_n=pl.len().over(keys), _mr=moving_range)
         .filter(pl.col("_n") >= settings.process_min_periods)
         .with_columns(
-            reference=value.mean().over(keys),
-            _mmr=pl.col("_mr").mean().over(keys),
+            # exact means: limits must not depend on the order threads add the values in
+            reference=exact_mean(value).over(keys),
+            _mmr=exact_mean(pl.col("_mr")).over(keys),
         )
         .with_columns(
             change=value - pl.col("reference"),
