@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from cxpipe.schemas import ENTITIES, SURVEY_RESPONSES, TICKETS
@@ -92,7 +94,7 @@ def test_adding_something_else_than_an_expectation_is_a_type_error() -> None:
 
 
 def test_default_tickets_suite_follows_the_schema() -> None:
-    suite = default_expectations(TICKETS)
+    suite = default_expectations(TICKETS, future_horizon_days=None)
     by_kind: dict[str, list[Expectation]] = {}
     for rule in suite:
         by_kind.setdefault(rule.kind, []).append(rule)
@@ -107,6 +109,26 @@ def test_default_tickets_suite_follows_the_schema() -> None:
     assert [e.columns for e in by_kind["unique"]] == [TICKETS.primary_key]
     (row_count,) = by_kind["row_count_between"]
     assert row_count.params["min"] == 1
+
+
+def test_default_suite_bounds_event_timestamps_by_the_future_horizon() -> None:
+    now = datetime(2026, 1, 1, 12, 30, 15, 999, tzinfo=UTC)
+    suite = default_expectations(TICKETS, now=now, future_horizon_days=2)
+    horizon = {
+        e.columns[0]: e
+        for e in suite
+        if e.kind == "between" and e.params["max"] == (datetime(2026, 1, 3, 12, 30, 15, tzinfo=UTC))
+    }
+    assert sorted(horizon) == [
+        "closed_at",
+        "first_response_at",
+        "opened_at",
+        "resolved_at",
+        "updated_at",
+    ]  # due dates may lie ahead
+    assert horizon["opened_at"].summary == (
+        "in the future: more than 2 day(s) after the run started"
+    )
 
 
 def test_default_suite_of_every_entity_builds() -> None:

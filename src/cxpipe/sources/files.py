@@ -13,6 +13,7 @@ import glob
 import gzip
 import io
 import os
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -121,10 +122,12 @@ class FileSource(Source):
             frame, warning = self._scan(path)
             if warning:
                 warnings.append(f"source {self.name!r}: {warning}")
+            row = pl.col("_cx_row").cast(pl.Int64)
+            if (self.options.format or infer_format(path)) == "csv":
+                row = self._guard_short_records(path, frame.collect_schema().names()[-1])
             frames.append(
                 frame.with_row_index("_cx_row", offset=1).with_columns(
-                    _cx_file=pl.lit(path, dtype=pl.String),
-                    _cx_row=pl.col("_cx_row").cast(pl.Int64),
+                    _cx_file=pl.lit(path, dtype=pl.String), _cx_row=row
                 )
             )
         if not frames:
@@ -144,23 +147,56 @@ class FileSource(Source):
         files = ", ".join(self.files())
         return f"source {self.name!r}: cannot read its rows from {files}: {error}"
 
-    def _ragged_records(self, path: str, limit: int = 5) -> list[str]:
-        text, _report = decode(path, self.options.encoding, self.options.encoding_fallback)
-        reader = csv.reader(
-            io.StringIO(text),
-            delimiter=self.options.separator,
-            quotechar=self.options.quote_char or '"',
-        )
-        header = next(reader, [])
-        found: list[str] = []
-        for record_number, record in enumerate(reader, start=1):
-            if record and len(record) != len(header):
-                found.append(
-                    f"row {record_number} (line {reader.line_num}) has {len(record)} fields, "
-                    f"the header has {len(header)}"
+    def _guard_short_records(self, path: str, last: str) -> pl.Expr:
+        """``_cx_row``, failing the read if a record has fewer fields than the header.
+
+        polars fills the missing trailing fields of a short record with nulls, which would
+        keep a malformed row as if it were whole. Only a file whose last column has a null
+        can hold one, so only such a file is re-read record by record (once) to tell a
+        short record from an empty last field; the error is then located by
+        :meth:`explain`.
+        """
+        checked: dict[str, bool] = {}
+
+        def check(columns: Sequence[pl.Series]) -> pl.Series:
+            row, tail = columns
+            if tail.null_count() and "ragged" not in checked:
+                checked["ragged"] = bool(self._ragged_records(path, limit=1))
+            if checked.get("ragged"):
+                raise pl.exceptions.ComputeError(
+                    f"{path}: a record has fewer fields than the header"
                 )
-                if len(found) == limit:
-                    break
+            return row.cast(pl.Int64)
+
+        return pl.map_batches(["_cx_row", last], check, return_dtype=pl.Int64, is_elementwise=True)
+
+    def _ragged_records(self, path: str, limit: int = 5) -> list[str]:
+        """Up to ``limit`` records whose field count differs from the header's, streamed
+        (undecodable bytes cannot create or hide a field separator, so they are replaced)."""
+        opener = gzip.open if path.endswith(".gz") else open
+        with (
+            opener(path, "rb") as raw,
+            io.TextIOWrapper(
+                raw, encoding=self.options.encoding, errors="replace", newline=""
+            ) as text,
+        ):
+            quote = self.options.quote_char
+            reader = csv.reader(
+                text,
+                delimiter=self.options.separator,
+                quotechar=quote or '"',
+                quoting=csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE,
+            )
+            header = next(reader, [])
+            found: list[str] = []
+            for record_number, record in enumerate(reader, start=1):
+                if record and len(record) != len(header):
+                    found.append(
+                        f"row {record_number} (line {reader.line_num}) has {len(record)} "
+                        f"fields, the header has {len(header)}"
+                    )
+                    if len(found) == limit:
+                        break
         return found
 
     def _scan(self, path: str) -> tuple[pl.LazyFrame, str | None]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from types import MappingProxyType
 from typing import Any, Final, Literal, get_args
 
@@ -62,18 +63,26 @@ _PARAMS: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
 )
 
 
-def format_number(value: float | None) -> str:
-    """``1.0`` → ``"1"`` so messages read like the scale they describe."""
+Bound = float | date | None
+"""A ``between`` bound: a number, a date or a timestamp (a UTC instant), or open."""
+
+
+def format_number(value: Bound) -> str:
+    """``1.0`` → ``"1"`` so messages read like the scale they describe; instants in UTC ISO."""
     if value is None:
         return "?"
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, date):
+        return value.isoformat()
     if math.isfinite(value) and float(value).is_integer():
         return str(int(value))
     return str(value)
 
 
-def bound(value: float | None) -> float | None:
+def bound(value: Bound) -> Bound:
     """An infinite or missing bound means "no bound" (GX wants ``None``, not ``inf``)."""
-    if value is None or math.isinf(value):
+    if value is None or (not isinstance(value, date) and math.isinf(value)):
         return None
     return value
 
@@ -167,7 +176,7 @@ class Expectation:
         raise AssertionError(self.kind)  # pragma: no cover - every kind is matched above
 
 
-def range_text(low: float | None, high: float | None) -> str:
+def range_text(low: Bound, high: Bound) -> str:
     """``within 1..5``, ``at least 0`` or ``at most 10``, skipping open bounds."""
     low, high = bound(low), bound(high)
     if low is not None and high is not None:
@@ -236,8 +245,8 @@ class ExpectationSet:
     def between(
         self,
         column: str,
-        min: float | None = None,
-        max: float | None = None,
+        min: Bound = None,
+        max: Bound = None,
         *,
         level: Level = "row",
         description: str = "",
@@ -293,13 +302,37 @@ class ExpectationSet:
         )
 
 
-def default_expectations(entity: Entity, *, expect_rows: bool = True) -> ExpectationSet:
+FUTURE_HORIZON_DAYS: Final = 1.0
+"""How far past the run's start a timestamp of something that already happened may lie
+(clock skew, a misdeclared time zone) before its row is quarantined."""
+
+HAPPENED: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
+    {
+        "tickets": ("opened_at", "first_response_at", "resolved_at", "closed_at", "updated_at"),
+        "survey_responses": ("submitted_at",),
+        "survey_invitations": ("sent_at",),
+        "followups": ("followed_up_at",),
+    }
+)
+"""Per entity, the timestamps that record an event that has taken place, so cannot be in
+the future (due dates and planned dates can, and are not listed)."""
+
+
+def default_expectations(
+    entity: Entity,
+    *,
+    expect_rows: bool = True,
+    now: datetime | None = None,
+    future_horizon_days: float | None = FUTURE_HORIZON_DAYS,
+) -> ExpectationSet:
     """The rules the canonical schema implies, before any plugin adds its own.
 
     Every canonical column exists; required columns are not null; labelled columns hold only
     their labels; ranged columns stay in range; ordered timestamps do not run backwards; the
     primary key is unique; and, with ``expect_rows`` (a full read of a source whose config
-    expects rows), the source delivered at least one row.
+    expects rows), the source delivered at least one row. Timestamps of events that have
+    happened (:data:`HAPPENED`) may not be more than ``future_horizon_days`` after ``now``
+    (the run's start; the current time when not given); ``None`` turns that rule off.
     """
     suite = ExpectationSet(entity.name)
     if expect_rows:
@@ -314,5 +347,16 @@ def default_expectations(entity: Entity, *, expect_rows: bool = True) -> Expecta
         suite.between(column, low, high)
     for earlier, later in entity.ordered:
         suite.ordered(earlier, later)
+    if future_horizon_days is not None:
+        latest = (now or datetime.now(UTC)) + timedelta(days=future_horizon_days)
+        latest = latest.replace(microsecond=0)
+        horizon = format_number(future_horizon_days)
+        for column in HAPPENED.get(entity.name, ()):
+            if column in entity.columns:
+                suite.between(
+                    column,
+                    max=latest,
+                    description=f"in the future: more than {horizon} day(s) after the run started",
+                )
     suite.unique(*entity.primary_key)
     return suite
