@@ -34,7 +34,7 @@ from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 import httpx
 import polars as pl
@@ -1014,7 +1014,9 @@ class HttpSource(Source):
 
     def _redact(self, text: str) -> str:
         secrets = self._credentials.secrets if self._credentials else ()
-        for secret in sorted(secrets, key=len, reverse=True):
+        # also URL-encoded: a server may echo a secret from a query string or a URL
+        forms = {f for s in secrets if s for f in (s, quote(s, safe=""), quote(s), quote_plus(s))}
+        for secret in sorted(forms, key=len, reverse=True):
             text = text.replace(secret, "***")
         return text
 
