@@ -22,6 +22,9 @@ Measured choices (GX 1.24, pandas 3; 1 M tickets × the 39 default rules take ab
 - GX fingerprints every batch it loads with ``hash_pandas_object`` over the whole frame
   (~0.8 s per million tickets); ``Batch.validate`` loads the batch a second time, so the
   suite runs through GX's v1 ``Validator`` directly, which loads it once.
+- Sources above :data:`CHUNK_ROWS` rows go to GX in chunks (row rules) plus one call on the
+  key columns (``unique``, row count), so validation memory stays bounded by the chunk; the
+  chunk results are merged (counts summed, positions concatenated) into what one call gives.
 - Rows that conform already flagged (a non-empty ``_cx_errors``) are checked by GX like any
   other row, so their quarantine entry lists every broken rule. A GX finding on a column that
   conform already flagged in the same row is dropped: conform's reason carries the raw value
@@ -125,16 +128,16 @@ def _pandas_type(arrow_type: pa.DataType) -> Any:
     return pd.ArrowDtype(arrow_type)
 
 
-def to_pandas(frame: pl.DataFrame) -> pd.DataFrame:
+def to_pandas(frame: pl.DataFrame, *, offset: int = 0) -> pd.DataFrame:
     """The frame as GX wants it: Arrow-backed columns, numpy timestamps and floats, positions.
 
-    The index is a ``RangeIndex`` named ``__cx_pos``, so a failing row GX reports is the
-    row at that position in ``frame``.
+    The index is a ``RangeIndex`` named ``__cx_pos`` starting at ``offset``, so a failing row
+    GX reports is the row at that position in the frame ``frame`` was sliced from.
     """
     import pandas as pd  # type: ignore[import-untyped, unused-ignore]  # no stubs installed
 
     result = frame.to_arrow().to_pandas(types_mapper=_pandas_type)
-    result.index = pd.RangeIndex(frame.height, name=_POS)
+    result.index = pd.RangeIndex(offset, offset + frame.height, name=_POS)
     return result
 
 
@@ -295,6 +298,63 @@ def _run_gx(pdf: pd.DataFrame, expectations: Mapping[int, Expectation]) -> dict[
             error=_exception_message(item.exception_info),
         )
     return results
+
+
+CHUNK_ROWS: Final = 1_000_000
+"""Rows handed to GX at a time. Row rules only look at their own row, so they run chunk by
+chunk: the pandas copy and GX's per-rule masks then stay bounded by the chunk, not the
+source (10 M tickets in one go needed several GiB more). Rules about the whole table
+(``unique``, ``row_count_between``) run once, on just the columns they read."""
+_WHOLE_TABLE: Final = frozenset({"unique", "row_count_between"})
+
+
+def _row_counter(height: int) -> pl.DataFrame:
+    """A one-column stand-in with the frame's height, for rules that read no column."""
+    return pl.select(pl.repeat(0, height, dtype=pl.Int8).alias("__cx_rows"))
+
+
+def _merged(parts: Sequence[Mapping[int, _Result]]) -> dict[int, _Result]:
+    """The results of chunks combined as if GX had seen every row at once."""
+    merged: dict[int, _Result] = {}
+    for part in parts:
+        for index, result in part.items():
+            seen = merged.get(index)
+            merged[index] = (
+                result
+                if seen is None
+                else _Result(
+                    success=seen.success and result.success,
+                    unexpected_count=seen.unexpected_count + result.unexpected_count,
+                    positions=seen.positions + result.positions,
+                    observed=seen.observed if seen.observed is not None else result.observed,
+                    error=seen.error or result.error,
+                )
+            )
+    return merged
+
+
+def _run_chunked(
+    gx_input: pl.DataFrame, expectations: Mapping[int, Expectation], chunk_rows: int
+) -> dict[int, _Result]:
+    """:func:`_run_gx` over ``gx_input`` at most ``chunk_rows`` rows at a time (see
+    :data:`CHUNK_ROWS`); a frame that fits in one chunk is validated in one call."""
+    if chunk_rows < 1:
+        raise ValueError("chunk_rows must be positive")
+    if gx_input.height <= chunk_rows:
+        return _run_gx(to_pandas(gx_input), expectations)
+    whole = {i: e for i, e in expectations.items() if e.kind in _WHOLE_TABLE}
+    local = {i: e for i, e in expectations.items() if i not in whole}
+    parts: list[dict[int, _Result]] = []
+    if whole:
+        columns = list(dict.fromkeys(c for e in whole.values() for c in e.columns))
+        table = gx_input.select(columns) if columns else _row_counter(gx_input.height)
+        parts.append(_run_gx(to_pandas(table), whole))
+        del table
+    if local:
+        for offset in range(0, gx_input.height, chunk_rows):
+            chunk = gx_input.slice(offset, chunk_rows)
+            parts.append(_run_gx(to_pandas(chunk, offset=offset), local))
+    return _merged(parts)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -481,13 +541,16 @@ def dedupe(frame: pl.DataFrame, entity: Entity) -> tuple[pl.DataFrame, pl.DataFr
     return _split(positioned, findings, keep_errors=True)
 
 
-def validate(frame: pl.DataFrame, suite: ExpectationSet, *, source: str) -> ValidationOutcome:
+def validate(
+    frame: pl.DataFrame, suite: ExpectationSet, *, source: str, chunk_rows: int = CHUNK_ROWS
+) -> ValidationOutcome:
     """Check ``frame`` against ``suite``; quarantine failing rows, fail on table-level breaks.
 
     Raises :class:`~cxpipe.errors.ValidationFailed` naming the source, the entity, each broken
     table-level rule and its column (a missing column, too few rows, a table-level row rule
     with failing rows, a rule GX could not evaluate). Otherwise every input row is either in
-    ``kept`` or, once, in ``quarantined``.
+    ``kept`` or, once, in ``quarantined``. GX sees at most ``chunk_rows`` rows at a time
+    (:data:`CHUNK_ROWS`); the outcome does not depend on it.
     """
     positioned = _with_positions(frame)
     expectations = dict(enumerate(suite))
@@ -510,9 +573,9 @@ def validate(frame: pl.DataFrame, suite: ExpectationSet, *, source: str) -> Vali
     ]
     gx_input = frame.select(present).with_columns(pl.col(ranged).cast(pl.Float64))
     if not present:  # no checked column, but the row count still needs the height
-        gx_input = pl.select(pl.repeat(0, frame.height, dtype=pl.Int8).alias("__cx_rows"))
-    pdf = to_pandas(gx_input)
-    results = _run_gx(pdf, runnable)
+        gx_input = _row_counter(frame.height)
+    results = _run_chunked(gx_input, runnable, chunk_rows)
+    del gx_input
 
     problems: list[str] = []
     reported_missing = {
