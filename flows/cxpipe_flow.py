@@ -57,6 +57,7 @@ from cxpipe.run import (
     compute_derived,
     compute_metrics,
     extract_source,
+    fail_run,
     finish_run,
     publish_scorecard,
     start_run,
@@ -270,7 +271,7 @@ def cxpipe_run(
         else:
             result = metrics_and_write(_as_is(ctx), validated)
     except BaseException as error:
-        ctx.plugin_manager.hook.cxpipe_on_run_error(run=ctx, error=error)
+        fail_run(ctx, error)  # tells plugins and releases the output root's lock
         raise
     try:
         result.scorecard = scorecard(_as_is(ctx), result)

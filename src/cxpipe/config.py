@@ -229,6 +229,9 @@ class RunSettings(_Strict):
     """Output root: a folder (relative to the config file) or a filesystem URL."""
     plugins_dir: str | None = None
     """A folder of ``*.py`` plugin files for a team's one-off plugins."""
+    lock_timeout_seconds: float = Field(default=0.0, ge=0.0)
+    """How long a run waits for another run on the same output root to finish (0: fail at
+    once, naming the holder)."""
 
 
 class CxpipeConfig(_Strict):

@@ -24,7 +24,14 @@ import pyarrow as pa
 from cxpipe import __version__
 from cxpipe.config import CxpipeConfig, SourceConfig
 from cxpipe.conform import conform
-from cxpipe.errors import ConformError, CxpipeError, PluginError, SourceError, ValidationFailed
+from cxpipe.errors import (
+    ConformError,
+    CxpipeError,
+    OutputError,
+    PluginError,
+    SourceError,
+    ValidationFailed,
+)
 from cxpipe.metrics.aggregate import RESULT_SCHEMA
 from cxpipe.metrics.base import Clock, ElapsedClock, MetricContext, MetricInfo, MetricSpec
 from cxpipe.plugins import build_registry, describe_plugins, get_plugin_manager
@@ -39,7 +46,8 @@ from cxpipe.schemas import (
     get_entity,
 )
 from cxpipe.sinks.base import RunOutputs
-from cxpipe.sinks.parquet import ParquetSink
+from cxpipe.sinks.lock import RunLock, acquire_run_lock
+from cxpipe.sinks.parquet import STATE_FILE, ParquetSink
 from cxpipe.sources.base import InputFile
 
 Progress = Callable[[str], None]
@@ -63,6 +71,14 @@ class RunContext:
     """The watermarks earlier runs committed under the output root (``_state/``)."""
     full_refresh: bool = False
     """Ignore committed watermarks and snapshots: read every source whole."""
+    lock: RunLock | None = None
+    """The output root's run lock, held from before the watermarks are read until
+    :func:`finish_run` or :func:`fail_run` (cxpipe.sinks.lock)."""
+
+    def release_lock(self) -> None:
+        """Let the next run on this output root in; safe to call more than once."""
+        if self.lock is not None:
+            self.lock.release()
 
     def since(self, source: SourceConfig) -> datetime | None:
         """Where an incremental source resumes: its last committed watermark."""
@@ -70,7 +86,23 @@ class RunContext:
             return None
         committed = self.committed.get("sources", {}).get(source.name, {})
         mark = committed.get("watermark")
-        return datetime.fromisoformat(mark) if mark else None
+        if not mark:
+            return None
+        try:
+            since = datetime.fromisoformat(mark)
+        except (TypeError, ValueError):
+            raise OutputError(
+                f"source {source.name!r}: the committed watermark {str(mark)[:60]!r} in "
+                f"{self.output_root}/{STATE_FILE} is not an ISO 8601 timestamp; the file was "
+                f"edited or damaged: restore it, or rerun with --full-refresh"
+            ) from None
+        if since.tzinfo is None:
+            raise OutputError(
+                f"source {source.name!r}: the committed watermark {mark!r} in "
+                f"{self.output_root}/{STATE_FILE} has no UTC offset; restore the file, or "
+                f"rerun with --full-refresh"
+            )
+        return since
 
     @contextmanager
     def timed(self, stage: str) -> Iterator[None]:
@@ -171,20 +203,30 @@ def start_run(
     now = datetime.now(UTC)
     pm = get_plugin_manager(plugins_dir=config.plugins_path, extra_plugins=extra_plugins)
     root = output or config.output_root
-    sink = ParquetSink(root)
-    incremental = any(s.incremental for s in config.enabled_sources())
-    ctx = RunContext(
-        run_id=new_run_id(now),
-        config=config,
-        output_root=root,
-        plugin_manager=pm,
-        registry=build_registry(pm),
-        started_at=now,
-        sink=sink,
-        committed=sink.read_state() if incremental and not full_refresh else {},
-        full_refresh=full_refresh,
+    run_id = new_run_id(now)
+    # Locked before the watermarks are read: they must be the ones this run publishes over.
+    lock = acquire_run_lock(
+        root, run_id=run_id, started_at=now, timeout_seconds=config.run.lock_timeout_seconds
     )
-    pm.hook.cxpipe_before_run(run=ctx)
+    try:
+        sink = ParquetSink(root)
+        incremental = any(s.incremental for s in config.enabled_sources())
+        ctx = RunContext(
+            run_id=run_id,
+            config=config,
+            output_root=root,
+            plugin_manager=pm,
+            registry=build_registry(pm),
+            started_at=now,
+            sink=sink,
+            committed=sink.read_state() if incremental and not full_refresh else {},
+            full_refresh=full_refresh,
+            lock=lock,
+        )
+        pm.hook.cxpipe_before_run(run=ctx)
+    except BaseException:
+        lock.release()
+        raise
     return ctx
 
 
@@ -732,7 +774,7 @@ def run_pipeline(
             ctx, validated, frames, metric_values, {**skipped, **skipped_derived}, derived=derived
         )
     except BaseException as error:
-        ctx.plugin_manager.hook.cxpipe_on_run_error(run=ctx, error=error)
+        fail_run(ctx, error)
         raise
     say("rendering the scorecard")
     try:
@@ -756,14 +798,26 @@ def publish_scorecard(ctx: RunContext, result: RunResult) -> str:
 
 
 def finish_run(ctx: RunContext, result: RunResult) -> list[str]:
-    """Tell plugins the run is committed. A failing ``cxpipe_after_run`` hook is reported in
-    the returned list (and the in-memory manifest) but does not undo the committed outputs."""
+    """Tell plugins the run is committed, then release the output root's lock. A failing
+    ``cxpipe_after_run`` hook is reported in the returned list (and the in-memory manifest)
+    but does not undo the committed outputs."""
     try:
         ctx.plugin_manager.hook.cxpipe_after_run(run=ctx, result=result)
     except Exception as exc:
         result.manifest.setdefault("after_run_errors", []).append(repr(exc))
         return [repr(exc)]
+    finally:
+        ctx.release_lock()
     return []
+
+
+def fail_run(ctx: RunContext, error: BaseException) -> None:
+    """Tell plugins the run failed before its commit, then release the output root's lock
+    (whatever the hook does), so the next run can start and roll forward what was left."""
+    try:
+        ctx.plugin_manager.hook.cxpipe_on_run_error(run=ctx, error=error)
+    finally:
+        ctx.release_lock()
 
 
 __all__ = [
@@ -778,6 +832,7 @@ __all__ = [
     "compute_metrics",
     "evaluate_metrics",
     "extract_source",
+    "fail_run",
     "finish_run",
     "plan_metrics",
     "publish_scorecard",

@@ -18,6 +18,7 @@ import pytest
 from cxpipe_sql.testing import PostgresServer, create_sample_tickets
 
 from cxpipe.config import load_config
+from cxpipe.errors import OutputError
 from cxpipe.run import run_pipeline
 from tests.connectors.test_sql import ENV, INJECTION, TABLE, write_config
 
@@ -44,6 +45,7 @@ def test_malicious_parameters_and_committed_watermark_stay_values(
     for source in committed["sources"].values():
         source["watermark"] = f"2024-01-01T00:00:00+00:00'; DROP TABLE {TABLE}; --"
     state.write_text(json.dumps(committed), encoding="utf-8")
-    with pytest.raises(ValueError, match="isoformat"):  # refused before any SQL is sent
+    # refused before any SQL is sent, with a message naming the file and the way out
+    with pytest.raises(OutputError, match=r"watermarks\.json is not an ISO 8601 timestamp"):
         run_pipeline(load_config(path))
     assert postgres.scalar(f"SELECT count(*) FROM {TABLE}") == 240
