@@ -94,8 +94,9 @@ def cxpipe_add_expectations(entity: str, suite: ExpectationSet) -> None:
     """Add validation rules for ``entity`` (``"tickets"``, ``"survey_responses"``…).
 
     Asked once per entity per run, after cxpipe has put its own rules (required columns,
-    labels, ranges, ordered timestamps, unique keys) in ``suite``. Add with
-    ``suite.add(Expectation(...))`` or the shortcuts (``suite.between(...)``). Row-level
+    labels, ranges, ordered timestamps, event timestamps no more than a day in the future,
+    unique keys) in ``suite``. Add with ``suite.add(Expectation(...))`` or the shortcuts
+    (``suite.between(...)``). Row-level
     rules quarantine the rows that break them; table-level rules fail the run. Plugins never
     touch Great Expectations directly. Return nothing.
     """
