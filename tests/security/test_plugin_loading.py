@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from cxpipe import cli as cxpipe_cli
 from cxpipe.cli import app
 from cxpipe.config import load_config
 from cxpipe.demo.generator import write_demo_files
@@ -99,9 +100,13 @@ def test_a_disabled_plugin_is_not_loaded(project: Path, monkeypatch: pytest.Monk
     assert "servicenow.incidents" not in build_registry(pm).sources
 
 
-def test_the_manifest_lists_exactly_what_cxpipe_plugins_prints(project: Path) -> None:
+def test_the_manifest_lists_exactly_what_cxpipe_plugins_prints(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     result = run_pipeline(load_config(project))
-    cli = CliRunner().invoke(app, ["plugins", "-c", str(project)], env={"COLUMNS": "1000"})
+    # wide enough that no cell is cut (the console's width is fixed when it is created)
+    monkeypatch.setattr(cxpipe_cli.out, "width", 1000)
+    cli = CliRunner().invoke(app, ["plugins", "-c", str(project)])
     assert cli.exit_code == 0, cli.output
     in_manifest = [(p["name"], p["origin"]) for p in result.manifest["plugins"]]
     assert in_manifest == listed(cli.output)
