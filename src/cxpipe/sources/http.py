@@ -33,7 +33,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote, quote_plus, urlsplit
 
 import httpx
@@ -152,6 +152,22 @@ def _count(body: Mapping[str, Any], path: str) -> int:
         raise PaginationError(f"{path!r} is {value!r}, expected a whole number") from None
 
 
+def _last_page(
+    records: list[dict[str, Any]],
+    page_size: int,
+    body: Mapping[str, Any],
+    total_path: str | None,
+    reached: int,
+) -> bool:
+    """Whether a page ends a count-paged stream: it is empty, or ``reached`` (records or
+    pages so far) meets the total at ``total_path``, or, with no total, it is short."""
+    if not records:
+        return True
+    if total_path is not None:
+        return reached >= _count(body, total_path)
+    return len(records) < page_size
+
+
 class Paginator(ABC):
     """How to ask for the page after the current one.
 
@@ -210,13 +226,8 @@ class OffsetPaginator(Paginator):
         *,
         headers: Mapping[str, str] = EMPTY_HEADERS,
     ) -> PageRequest | None:
-        if not records:
-            return None
         offset = int(current.params[self.offset_param]) + len(records)
-        if self.total_path is not None:
-            if offset >= _count(body, self.total_path):
-                return None
-        elif len(records) < page_size:
+        if _last_page(records, page_size, body, self.total_path, offset):
             return None
         return PageRequest(
             current.path, {**current.params, self.offset_param: offset}, f"offset {offset}"
@@ -249,13 +260,8 @@ class PagePaginator(Paginator):
         *,
         headers: Mapping[str, str] = EMPTY_HEADERS,
     ) -> PageRequest | None:
-        if not records:
-            return None
         number = int(current.params[self.page_param]) + 1
-        if self.total_pages_path is not None:
-            if number - self.start >= _count(body, self.total_pages_path):
-                return None
-        elif len(records) < page_size:
+        if _last_page(records, page_size, body, self.total_pages_path, number - self.start):
             return None
         return PageRequest(
             current.path, {**current.params, self.page_param: number}, f"page number {number}"
@@ -424,20 +430,25 @@ def frame_from_records(
     return pl.DataFrame(data, schema=schema).lazy()
 
 
+_Record = TypeVar("_Record", bound=Mapping[str, Any])
+
+
+def page_lineage(
+    pages: Iterable[Sequence[_Record]], label: str
+) -> Iterator[tuple[str, int, _Record]]:
+    """``(_cx_file, _cx_row, record)`` for every record of ``pages``: ``"{label} page {n}"``
+    and the 1-based row within that page, what a quarantined row points back to."""
+    for page_number, page in enumerate(pages, start=1):
+        for row_number, record in enumerate(page, start=1):
+            yield f"{label} page {page_number}", row_number, record
+
+
 def frame_from_pages(
     pages: Iterable[Sequence[Mapping[str, Any]]], label: str, expected: Iterable[str] = ()
 ) -> pl.LazyFrame:
-    """The records of every page as one frame (see :func:`frame_from_records`), with
-    ``_cx_file`` = ``"{label} page {n}"`` and ``_cx_row`` the 1-based row within that
-    page."""
-    return frame_from_records(
-        (
-            (f"{label} page {page_number}", row_number, record)
-            for page_number, page in enumerate(pages, start=1)
-            for row_number, record in enumerate(page, start=1)
-        ),
-        expected,
-    )
+    """The records of every page as one frame (see :func:`frame_from_records`), with the
+    lineage of :func:`page_lineage`."""
+    return frame_from_records(page_lineage(pages, label), expected)
 
 
 def _parents(name: str) -> Iterator[str]:

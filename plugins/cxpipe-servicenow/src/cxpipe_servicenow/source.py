@@ -44,6 +44,7 @@ from cxpipe.sources.http import (
     PaginationError,
     Paginator,
     frame_from_records,
+    page_lineage,
 )
 
 log = logging.getLogger(__name__)
@@ -352,11 +353,8 @@ class Read:
     pages: list[list[dict[str, Any]]]
 
     def records(self) -> Iterable[tuple[str, int, dict[str, Any]]]:
-        """``(_cx_file, _cx_row, record)`` for every record, as ``frame_from_pages``
-        numbers them."""
-        for number, page in enumerate(self.pages, start=1):
-            for row, record in enumerate(page, start=1):
-                yield f"{self.label} page {number}", row, record
+        """``(_cx_file, _cx_row, record)`` for every record (:func:`page_lineage`)."""
+        return page_lineage(self.pages, self.label)
 
 
 # --------------------------------------------------------------------------- sources
