@@ -33,9 +33,11 @@ SECOND = [
 ]
 
 
-def _config(folder: Path, pattern: str, *, incremental: bool = True) -> Any:
+def _config(folder: Path, pattern: str, *, incremental: bool = True, output: str = "out") -> Any:
+    """One ticket file source reading ``pattern`` (incremental by default) into ``output``
+    (relative to ``folder``, or a URL), computing ticket_volume only."""
     data = {
-        "run": {"output": "out"},
+        "run": {"output": output},
         "metrics": {"only": ["ticket_volume"]},
         "sources": [
             {

@@ -50,6 +50,7 @@ from cxpipe.sinks.base import RunOutputs
 from cxpipe.sinks.parquet import ParquetSink
 from tests.conftest import DemoConfigData
 from tests.sinks.test_parquet import _outputs
+from tests.test_incremental import _config as incremental_config
 
 pytestmark = pytest.mark.slow
 
@@ -325,41 +326,13 @@ SECOND = [
 ]
 
 
-def _incremental_config(folder: Path, export: str, output: str) -> Any:
-    """One incremental ticket source whose output root is an ``s3://`` URL in the config."""
-    data = {
-        "run": {"output": output},
-        "metrics": {"only": ["ticket_volume"]},
-        "sources": [
-            {
-                "name": "itsm",
-                "kind": "file",
-                "entity": "tickets",
-                "incremental": True,
-                "options": {"path": export},
-                "columns": {
-                    "ticket_id": "id",
-                    "client_id": "client",
-                    "request_type": {"value": "support"},
-                    "opened_at": "opened",
-                    "resolved_at": "resolved",
-                    "updated_at": "updated",
-                    "reopen_count": {"value": 0},
-                    "reassignment_count": {"value": 0},
-                },
-            }
-        ],
-    }
-    return parse_config(data, base_dir=folder)
-
-
 def test_incremental_runs_commit_watermarks_snapshots_and_quarantine_on_s3(
     s3: S3Server, tmp_path: Path
 ) -> None:
     url = s3.url("incremental")
     (tmp_path / "export-1.csv").write_text(HEADER + "\n".join(FIRST) + "\n")
     (tmp_path / "export-2.csv").write_text(HEADER + "\n".join(SECOND) + "\n")
-    first = run_pipeline(_incremental_config(tmp_path, "export-1.csv", url))
+    first = run_pipeline(incremental_config(tmp_path, "export-1.csv", output=url))
     assert first.output_root == url
     committed = ParquetSink(url).read_state()
     watermark = committed["sources"]["itsm"]["watermark"]
@@ -371,7 +344,7 @@ def test_incremental_runs_commit_watermarks_snapshots_and_quarantine_on_s3(
     assert quarantine["ticket_id"].to_list() == ["T9"]
     assert quarantine["quarantine_reason"].item()
 
-    second = run_pipeline(_incremental_config(tmp_path, "export-2.csv", url))
+    second = run_pipeline(incremental_config(tmp_path, "export-2.csv", output=url))
     [source] = second.manifest["sources"]
     assert source["since"] == watermark  # resumed from the watermark committed on S3
     snapshot = ParquetSink(url).read_snapshot("tickets", "itsm")
